@@ -1,0 +1,52 @@
+# The README's two commands: `make run` and `make test`. Everything installs from requirements.lock.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTHON ?= python3.11
+# Lint and test scratch space: never the user's data directory.
+SCRATCH := $(shell mktemp -d -u /tmp/lifecycle-lint.XXXXXX)
+
+.PHONY: run test lint fmt pytest ci-setup lock bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/lifecycle run
+
+test: lint pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests/python expectations
+	$(BIN)/ruff format --check src tests/python expectations
+	@mkdir -p $(SCRATCH)/tmp
+	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff lint models analyses snapshots tests/dbt
+	@rm -rf $(SCRATCH)
+
+# Unit tests plus the end-to-end run (generate → ingest → dbt build with its tests → GE checkpoints →
+# publish → docs) at a tiny scale in a temporary directory.
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests/python expectations
+	$(BIN)/ruff check --fix src tests/python expectations
+	@mkdir -p $(SCRATCH)/tmp
+	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff fix models analyses snapshots tests/dbt
+	@rm -rf $(SCRATCH)
+
+# Re-resolve the pinned set from requirements.in (needs the package registry).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements.in
+	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) target logs

@@ -1,0 +1,176 @@
+"""The ``lifecycle`` command: one subcommand per lifecycle stage. Parses arguments and calls the stage."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from lifecycle.config import load_settings
+from lifecycle.errors import LifecycleError
+
+
+def _as_of(text: str | None) -> dt.datetime:
+    """``--as-of``: a date or ISO timestamp (UTC); a bare date means the end of that day."""
+    if text is None:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--as-of {text!r}: expected YYYY-MM-DD or an ISO timestamp"
+        ) from exc
+    if len(text) == 10:
+        value = value.replace(hour=23, minute=59, second=59)
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lifecycle",
+        description="The retailer's data platform: generate, ingest, transform, validate, publish, docs.",
+        epilog="Data lives under $LIFECYCLE_DATA_DIR (default ./data). See README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_)
+
+    def as_of_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--as-of", help="the 'now' that freshness is judged against (default: current UTC time)"
+        )
+
+    gen = add("generate", "Simulate the three source systems (deterministic; continue a world with --start).")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument(
+        "--scale", type=float, default=1.0, help="1 = about 1M events and 100k orders per 90 days"
+    )
+    gen.add_argument("--start", type=_date, required=True, help="first simulated day (YYYY-MM-DD)")
+    gen.add_argument("--days", type=int, default=1)
+    gen.add_argument("--clean", action="store_true", help="turn every source defect off")
+
+    ing = add("ingest", "Land new source data into the raw schema (incremental; bad input is quarantined).")
+    as_of_option(ing)
+    ing.add_argument(
+        "--full-refresh", action="store_true", help="snapshot the application database (recovery)"
+    )
+
+    tra = add("transform", "dbt build: seeds, snapshots, models and their tests.")
+    as_of_option(tra)
+    tra.add_argument("--select", nargs="*", default=[], help="dbt selection (default: everything)")
+    tra.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+
+    val = add("validate", "Run the Great Expectations checkpoints; exits 2 when a critical check fails.")
+    as_of_option(val)
+
+    add("publish", "Swap the audited marts into analytics.duckdb and export them (run after the gates).")
+
+    doc = add("docs", "Build the static docs site under $LIFECYCLE_DATA_DIR/site.")
+    doc.add_argument("--serve", action="store_true", help="serve the site on localhost afterwards")
+    doc.add_argument("--port", type=int, default=8080)
+
+    run = add("run", "Every stage in order; stops at the first failed gate, keeping the last publication.")
+    as_of_option(run)
+    run.add_argument("--seed", type=int, default=42, help="demo world seed")
+    run.add_argument("--scale", type=float, default=0.05, help="demo world scale")
+    run.add_argument("--days", type=int, default=30, help="days of history when the world is first created")
+    run.add_argument("--no-generate", action="store_true", help="use the sources already present")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        return _dispatch(args, settings)
+    except LifecycleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an environment problem: one line here, the traceback in a file
+        log = settings.state_dir / "last_error.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        print(f"error: unexpected {type(exc).__name__}: {exc} (traceback: {log})", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    as_of = _as_of(getattr(args, "as_of", None))
+    if args.command == "generate":
+        from lifecycle.generate import generate
+
+        summary = generate(
+            settings.sources_dir,
+            seed=args.seed,
+            scale=args.scale,
+            start=args.start,
+            days=args.days,
+            clean=args.clean,
+            progress=print,
+        )
+        print(summary)
+    elif args.command == "ingest":
+        from lifecycle.ingest import ingest, raise_for_errors
+
+        raise_for_errors(ingest(settings, as_of=as_of, full_refresh=args.full_refresh, progress=print))
+    elif args.command == "transform":
+        from lifecycle.transform import transform
+
+        transform(settings, as_of=as_of, select=args.select, full_refresh=args.full_refresh)
+    elif args.command == "validate":
+        from lifecycle.errors import GateFailed
+        from lifecycle.quality.validate import validate
+
+        report = validate(settings, as_of=as_of, progress=print)
+        print(report.to_markdown())
+        if report.failed_critical:
+            raise GateFailed(f"{len(report.failed_critical)} critical expectation(s) failed")
+    elif args.command == "publish":
+        from lifecycle.publish import publish
+
+        publication = publish(settings, run_id=f"manual-{as_of:%Y%m%dT%H%M%S}")
+        print(f"published {len(publication.tables)} tables to {publication.path}")
+    elif args.command == "docs":
+        from lifecycle.docs import build_docs, serve
+
+        print(f"docs site: {build_docs(settings)}")
+        if args.serve:
+            serve(settings, args.port)
+    elif args.command == "run":
+        from lifecycle.pipeline import DemoWorld, run
+
+        world = None if args.no_generate else DemoWorld(seed=args.seed, scale=args.scale, days=args.days)
+        report = run(settings, as_of=as_of, world=world)
+        print(report.to_markdown())
+        _print_where(settings)
+    return 0
+
+
+def _print_where(settings) -> None:  # type: ignore[no-untyped-def]
+    rel = os.path.relpath(settings.analytics_path)
+    print(
+        "\nDone.\n"
+        f"  analyst database: {settings.analytics_path}\n"
+        f"  docs site:        {settings.site_dir / 'index.html'}\n"
+        "  try:\n"
+        f"    .venv/bin/python -c \"import duckdb; print(duckdb.connect('{rel}', read_only=True)"
+        ".sql('select * from fct_revenue_daily order by date_day desc limit 7'))\""
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Configuration, read once from environment variables with documented defaults.
+
+Every path the pipeline writes lives under one data directory (``LIFECYCLE_DATA_DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The repository root: dbt_project.yml, expectations/ and analyses/ live here.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    project_dir: Path = PROJECT_DIR
+    dbt_target: str = "dev"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def analytics_path(self) -> Path:
+        return self.data_dir / "analytics.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def site_dir(self) -> Path:
+        return self.data_dir / "site"
+
+    @property
+    def state_dir(self) -> Path:
+        """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
+        return self.data_dir / "state"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment (see README, "Configuration")."""
+    data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
+    return Settings(data_dir=data_dir, dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"))

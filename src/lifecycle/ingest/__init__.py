@@ -1,0 +1,89 @@
+"""Ingestion: land the three source systems into the warehouse's append-only ``raw`` schema.
+
+Each source loads independently: one that fails (unreadable file, breaking schema change) is logged and
+reported, and the others still load. See README, "Ingestion".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lifecycle.config import Settings
+from lifecycle.errors import LifecycleError
+from lifecycle.ingest.ads import load_ads
+from lifecycle.ingest.app import load_app
+from lifecycle.ingest.events import load_events
+from lifecycle.ingest.landing import Batch, ensure_bookkeeping, transaction
+from lifecycle.warehouse import connect
+
+
+@dataclass
+class SourceResult:
+    source: str
+    batches: list[Batch] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> tuple[int, int, int]:
+        return (
+            sum(b.rows_read for b in self.batches),
+            sum(b.rows_loaded for b in self.batches),
+            sum(b.rows_quarantined for b in self.batches),
+        )
+
+    def summary(self) -> str:
+        read, loaded, quarantined = self.rows
+        status = "FAILED" if self.errors else "ok"
+        line = (
+            f"{self.source:<7} {status:<6} batches={len(self.batches):<3} read={read:<9} "
+            f"loaded={loaded:<9} quarantined={quarantined}"
+        )
+        return "\n".join([line, *(f"        error: {e}" for e in self.errors)])
+
+
+def ingest(
+    settings: Settings,
+    *,
+    as_of: dt.datetime | None = None,
+    full_refresh: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[SourceResult]:
+    """Land what is new in every source.
+
+    A failed source is logged and reported in its result; the caller decides whether that stops the run
+    (``lifecycle ingest`` exits non-zero, see ``raise_for_errors``).
+    """
+    sources = settings.sources_dir
+    if not sources.exists():
+        raise LifecycleError(f"no sources at {sources}: run `lifecycle generate` first")
+    results = []
+    with connect(settings) as con:
+        ensure_bookkeeping(con)
+        loaders: list[tuple[str, Callable[[], tuple[list[Batch], list[str]]]]] = [
+            ("app", lambda: (load_app(con, sources / "app.sqlite", full_refresh=full_refresh), [])),
+            ("events", lambda: load_events(con, sources / "events", as_of=as_of)),
+            ("ads", lambda: load_ads(con, sources / "ads", as_of=as_of)),
+        ]
+        for name, load in loaders:
+            progress(f"ingest: {name} ...")
+            result = SourceResult(name)
+            try:
+                result.batches, result.errors = load()
+            except LifecycleError as exc:
+                result.errors.append(str(exc))
+                with transaction(con):
+                    Batch(name).log(con, "failed", str(exc))
+            results.append(result)
+            progress(result.summary())
+    return results
+
+
+def raise_for_errors(results: list[SourceResult]) -> None:
+    failed = [e for r in results for e in r.errors]
+    if failed:
+        raise LifecycleError(
+            f"ingest: {len(failed)} problem(s); the other sources were loaded. First: {failed[0]} "
+            "(all errors: raw._ingest_log where status = 'failed')"
+        )

@@ -1,0 +1,149 @@
+"""Shared landing mechanics: raw bookkeeping tables, batches, and typed JSON parsing inside DuckDB.
+
+Every loader lands one batch per transaction: the rows, their quarantine, the watermark or manifest entry
+and the ``raw._ingest_log`` row commit together, so a crash (even ``kill -9``) leaves either all or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import duckdb
+
+from lifecycle.ingest.schemas import LINEAGE_COLUMNS
+
+BOOKKEEPING_DDL = """
+create schema if not exists raw;
+create table if not exists raw._ingest_log (
+    source varchar, batch_id varchar, started_at timestamp, finished_at timestamp,
+    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+    watermark_before varchar, watermark_after varchar, status varchar, error varchar
+);
+create table if not exists raw._quarantine (
+    source varchar, batch_id varchar, source_file varchar, line_number bigint,
+    raw_text varchar, reason varchar, quarantined_at timestamp
+);
+create table if not exists raw._watermarks (
+    source varchar primary key, watermark varchar, updated_at timestamp
+);
+create table if not exists raw._manifest (
+    source varchar, path varchar primary key, size bigint, sha256 varchar,
+    batch_id varchar, loaded_at timestamp
+);
+create table if not exists raw._schema_changes (
+    source varchar, entity varchar, field varchar, change varchar,
+    detected_in varchar, batch_id varchar, detected_at timestamp
+);
+"""
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(BOOKKEEPING_DDL)
+
+
+@dataclass
+class Batch:
+    """One unit of landing: what was read, loaded and quarantined, for ``raw._ingest_log``."""
+
+    source: str
+    batch_id: str = field(default_factory=lambda: "")
+    started_at: dt.datetime = field(default_factory=utc_now)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.batch_id:
+            stamp = self.started_at.strftime("%Y%m%dT%H%M%S")
+            self.batch_id = f"{self.source}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+    def log(self, con: duckdb.DuckDBPyConnection, status: str, error: str | None = None) -> None:
+        con.execute(
+            "insert into raw._ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                self.source,
+                self.batch_id,
+                self.started_at,
+                utc_now(),
+                self.rows_read,
+                self.rows_loaded,
+                self.rows_quarantined,
+                self.watermark_before,
+                self.watermark_after,
+                status,
+                error,
+            ],
+        )
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def read_watermark(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    row = con.execute("select watermark from raw._watermarks where source = ?", [source]).fetchone()
+    return None if row is None else row[0]
+
+
+def write_watermark(con: duckdb.DuckDBPyConnection, source: str, value: str) -> None:
+    con.execute(
+        "insert or replace into raw._watermarks values (?, ?, ?)",
+        [source, value, utc_now()],
+    )
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
+    """Create ``raw.<table>`` with the declared columns plus lineage columns, if it does not exist."""
+    cols = {**columns, **LINEAGE_COLUMNS}
+    ddl = ", ".join(f'"{name}" {type_}' for name, type_ in cols.items())
+    con.execute(f"create table if not exists raw.{table} ({ddl})")
+
+
+def existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = 'raw' and table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def json_struct_type(columns: dict[str, str]) -> str:
+    """The DuckDB ``json_transform`` structure for a declared schema."""
+    return json.dumps(columns)
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def type_mismatch_sql(json_col: str, parsed_col: str, columns: dict[str, str]) -> str:
+    """SQL for the first declared field whose JSON value is present but did not parse as its type.
+
+    ``json_transform`` turns a value of the wrong type into NULL silently; comparing against the raw JSON
+    value finds those rows so they are quarantined instead of loaded with a hole.
+    """
+    cases = " ".join(
+        f"when json_type({json_col}, {sql_literal('$.' + name)}) not in ('NULL')"
+        f' and {parsed_col}."{name}" is null then {sql_literal(name)}'
+        for name in columns
+    )
+    return f"case {cases} else null end"

@@ -1,0 +1,101 @@
+"""Transformation: dbt (through its Python API, ``dbtRunner``) over the warehouse.
+
+dbt's own output streams to the terminal as progress; a failed build raises with the failing nodes named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from lifecycle.config import Settings
+from lifecycle.errors import GateFailed, LifecycleError
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    name: str
+    status: str
+    message: str
+
+
+def pii_salt(settings: Settings) -> str:
+    """LIFECYCLE_PII_SALT if set; else a random salt created once per data directory (never committed)."""
+    if salt := os.environ.get("LIFECYCLE_PII_SALT"):
+        return salt
+    path = settings.state_dir / "pii_salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@contextmanager
+def dbt_environment(settings: Settings, *, salt: str | None = None) -> Iterator[None]:
+    """Point dbt at this data directory and project for the duration of a call."""
+    values = {
+        "LIFECYCLE_DATA_DIR": str(settings.data_dir),
+        "LIFECYCLE_DBT_TARGET": settings.dbt_target,
+        "LIFECYCLE_PII_SALT": salt if salt is not None else pii_salt(settings),
+        "DBT_TARGET_PATH": str(settings.state_dir / "dbt-target"),
+        "DBT_LOG_PATH": str(settings.state_dir / "dbt-logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_dbt(settings: Settings, args: Sequence[str], *, salt: str | None = None) -> list[NodeFailure]:
+    """Invoke dbt with the project's paths; return the nodes that errored or failed."""
+    from dbt.cli.main import dbtRunner  # slow import: only when dbt is needed
+
+    full = [*args, "--project-dir", str(settings.project_dir), "--profiles-dir", str(settings.project_dir)]
+    with dbt_environment(settings, salt=salt):
+        result = dbtRunner().invoke(full)
+    if result.exception is not None:
+        raise LifecycleError(f"dbt {args[0]} could not run: {result.exception}")
+    failures = []
+    for node in getattr(result.result, "results", None) or []:
+        status = str(getattr(node, "status", ""))
+        if status in {"error", "fail", "runtime error"}:
+            failures.append(NodeFailure(node.node.name, status, str(node.message or "")))
+    return failures
+
+
+def transform(
+    settings: Settings,
+    *,
+    as_of: dt.datetime | None = None,
+    select: Sequence[str] = (),
+    full_refresh: bool = False,
+) -> None:
+    """``dbt build``: seeds, snapshots, models and their tests in DAG order. Error-severity failures raise."""
+    args = ["build"]
+    if as_of is not None:
+        args += ["--vars", f"{{as_of: '{as_of.date().isoformat()}'}}"]
+    if select:
+        args += ["--select", *select]
+    if full_refresh:
+        args.append("--full-refresh")
+    failures = run_dbt(settings, args)
+    if failures:
+        lines = "; ".join(f"{f.name} ({f.status}): {f.message}" for f in failures[:10])
+        raise GateFailed(
+            f"dbt build: {len(failures)} failing node(s): {lines}. Failing rows: schema `audit` in "
+            f"{settings.warehouse_path}; details in {settings.state_dir / 'dbt-logs' / 'dbt.log'}"
+        )

@@ -1,0 +1,103 @@
+"""Tiny worlds for unit tests: hand-made sources small enough to reason about row by row."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lifecycle.config import Settings
+
+ORDER_COLUMNS = ["order_id", "customer_id", "status", "placed_at", "updated_at", "shipping_address_id"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A data directory whose sources hold an empty application database."""
+    (tmp_path / "sources").mkdir()
+    make_orders_db(tmp_path / "sources" / "app.sqlite").close()
+    return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def app_db(settings: Settings) -> sqlite3.Connection:
+    return sqlite3.connect(settings.sources_dir / "app.sqlite")
+
+
+def make_orders_db(path: Path) -> sqlite3.Connection:
+    """An application database with just ``orders`` and a trigger-fed ``change_log``."""
+    con = sqlite3.connect(path)
+    row = "json_object(" + ", ".join(f"'{c}', {{r}}.{c}" for c in ORDER_COLUMNS) + ")"
+    con.executescript(
+        f"""
+        create table change_log (
+            change_id integer primary key autoincrement,
+            table_name text, op text, row_key text, changed_at text, row_json text
+        );
+        create table orders (
+            order_id integer primary key, customer_id integer, status text,
+            placed_at text, updated_at text, shipping_address_id integer
+        );
+        create trigger orders_insert after insert on orders begin
+            insert into change_log (table_name, op, row_key, changed_at, row_json)
+            values ('orders', 'insert', new.order_id, new.updated_at, {row.format(r="new")});
+        end;
+        create trigger orders_update after update on orders begin
+            insert into change_log (table_name, op, row_key, changed_at, row_json)
+            values ('orders', 'update', new.order_id, new.updated_at, {row.format(r="new")});
+        end;
+        create trigger orders_delete after delete on orders begin
+            insert into change_log (table_name, op, row_key, changed_at, row_json)
+            values ('orders', 'delete', old.order_id, old.updated_at, {row.format(r="old")});
+        end;
+        """
+    )
+    return con
+
+
+def add_order(
+    con: sqlite3.Connection, order_id: int, status: str = "placed", when: str = "2026-11-20 10:00:00"
+):
+    con.execute(
+        "insert into orders values (?, ?, ?, ?, ?, ?)", [order_id, 100 + order_id, status, when, when, 1]
+    )
+    con.commit()
+
+
+def event(event_id: str, **fields: object) -> dict:
+    base = {
+        "event_id": event_id,
+        "event_type": "page_view",
+        "event_time": "2026-11-20T10:00:00.000Z",
+        "anonymous_id": "anon-1",
+        "customer_id": None,
+        "device": "desktop",
+        "context": {"locale": "en-GB"},
+    }
+    return {**base, **fields}
+
+
+def write_events(sources: Path, hour: str, name: str, lines: list[str | dict]) -> Path:
+    """Write one gzipped NDJSON file into the arrival-hour folder ``hour`` ('YYYY-MM-DD/HH')."""
+    day, hh = hour.split("/")
+    folder = sources / "events" / f"date={day}" / f"hour={hh}"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    path = folder / name
+    path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    return path
+
+
+AD_HEADER = ["date", "channel", "campaign_id", "campaign_name", "impressions", "clicks", "spend"]
+
+
+def write_ads(sources: Path, day: str, rows: list[list[str]], header: list[str] = AD_HEADER) -> Path:
+    folder = sources / "ads"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [";".join(header), *(";".join(r) for r in rows)]
+    path = folder / f"ad_spend_{day}.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    return path
