@@ -1,0 +1,133 @@
+"""Checks on marts.fct_revenue_daily: one row per calendar day of revenue, the grain finance reconciles at.
+
+Net revenue is what finance books, so a wrong, missing or late day blocks publication.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from lifecycle.quality.suites import SuiteContext, meta
+
+AMOUNTS = ("gross_revenue", "discount_amount", "refund_amount")
+
+
+def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
+    return [
+        gx.ExpectationSuite(
+            name=ctx.suite_name("accuracy"),
+            expectations=[
+                *(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=amount,
+                        min_value=0,
+                        meta=meta(
+                            rule=f"{amount} is a sum of non-negative amounts, never negative",
+                            dimension="accuracy",
+                            severity="critical",
+                        ),
+                    )
+                    for amount in AMOUNTS
+                ),
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="order_count",
+                    min_value=0,
+                    meta=meta(
+                        rule="order_count is never negative", dimension="accuracy", severity="critical"
+                    ),
+                ),
+                gxe.UnexpectedRowsExpectation(
+                    description="net_revenue = gross_revenue - discount_amount - refund_amount (within 0.01)",
+                    unexpected_rows_query="""
+                        select date_day, gross_revenue, discount_amount, refund_amount, net_revenue
+                        from {batch}
+                        where abs(net_revenue - (gross_revenue - discount_amount - refund_amount)) > 0.01
+                    """,
+                    meta=meta(
+                        rule="Net revenue is gross revenue minus discounts minus refunds, to the cent",
+                        dimension="accuracy",
+                        severity="critical",
+                    ),
+                ),
+                gxe.ExpectColumnValuesToBeUnique(
+                    column="date_day",
+                    meta=meta(rule="One row per calendar day", dimension="accuracy", severity="critical"),
+                ),
+                gxe.ExpectColumnMaxToBeBetween(
+                    column="date_day",
+                    max_value=ctx.as_of_date,
+                    meta=meta(
+                        rule="No revenue is dated after the day the data is current at (as_of)",
+                        dimension="accuracy",
+                        severity="warning",
+                    ),
+                ),
+            ],
+        ),
+        gx.ExpectationSuite(
+            name=ctx.suite_name("completeness"),
+            expectations=[
+                gxe.ExpectTableRowCountToBeBetween(
+                    min_value=1,
+                    meta=meta(
+                        rule="Revenue exists for at least one day",
+                        dimension="completeness",
+                        severity="critical",
+                    ),
+                ),
+                *(
+                    gxe.ExpectColumnValuesToNotBeNull(
+                        column=column,
+                        meta=meta(
+                            rule=f"{column} is always filled: a day without orders or refunds holds zeros",
+                            dimension="completeness",
+                            severity="critical",
+                        ),
+                    )
+                    for column in ("date_day", "order_count", *AMOUNTS, "net_revenue")
+                ),
+                gxe.UnexpectedRowsExpectation(
+                    description="Every day from the first to the last date_day has a row (lists gaps)",
+                    # DuckDB's generate_series: the calendar is built in the warehouse, like the model's.
+                    unexpected_rows_query="""
+                        with bounds as (
+                            select min(date_day) as first_day, max(date_day) as last_day from {batch}
+                        ),
+                        calendar as (
+                            select
+                                cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date)
+                                    as date_day
+                            from bounds
+                        )
+                        select calendar.date_day as missing_day
+                        from calendar
+                        left join {batch} as revenue
+                            on calendar.date_day = revenue.date_day
+                        where revenue.date_day is null
+                    """,
+                    meta=meta(
+                        rule="Every calendar day from the first to the last is present, even without orders",
+                        dimension="completeness",
+                        severity="critical",
+                    ),
+                ),
+            ],
+        ),
+        gx.ExpectationSuite(
+            name=ctx.suite_name("timeliness"),
+            expectations=[
+                gxe.ExpectColumnMaxToBeBetween(
+                    column="date_day",
+                    min_value=ctx.as_of_date - datetime.timedelta(days=1),
+                    meta=meta(
+                        rule="Revenue is reported up to yesterday (as_of - 1 day) at the latest",
+                        dimension="timeliness",
+                        severity="critical",
+                    ),
+                ),
+            ],
+        ),
+    ]
