@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from lifecycle.config import load_settings
 from lifecycle.errors import LifecycleError
@@ -137,8 +138,8 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
 
         report = validate(settings, as_of=as_of, progress=print)
         print(report.to_markdown())
-        if report.failed_critical:
-            raise GateFailed(f"{len(report.failed_critical)} critical expectation(s) failed")
+        if not report.passed:
+            raise GateFailed(report.summary())
     elif args.command == "publish":
         from lifecycle.publish import publish
 
@@ -161,7 +162,8 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
 
 
 def _print_where(settings) -> None:  # type: ignore[no-untyped-def]
-    rel = os.path.relpath(settings.analytics_path)
+    path = settings.analytics_path
+    rel = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
     print(
         "\nDone.\n"
         f"  analyst database: {settings.analytics_path}\n"

@@ -120,10 +120,10 @@ def run(
         quality = validate(settings, as_of=as_of, progress=progress)
         record_history(quality, settings.warehouse_path, report.run_id)
         progress(quality.to_markdown())
-        if quality.failed_critical:
-            names = ", ".join(sorted({r.suite for r in quality.failed_critical}))
-            raise GateFailed(f"validate: critical expectation(s) failed in {names}; nothing was published")
-        out.append(f"{len(quality.records)} expectations, {len(quality.warned)} warning(s)")
+        if not quality.passed:
+            failed = "; ".join(f"{o.suite}: {o.label}" for o in quality.failed_critical[:10])
+            raise GateFailed(f"validate: {quality.summary()} ({failed}); nothing was published")
+        out.append(quality.summary())
     with stage("publish") as out:
         publication = publish(settings, run_id=report.run_id)
         (settings.state_dir / "last_publication.json").write_text(

@@ -6,11 +6,15 @@ dbt's own output streams to the terminal as progress; a failed build raises with
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
@@ -61,19 +65,35 @@ def dbt_environment(settings: Settings, *, salt: str | None = None) -> Iterator[
 
 
 def run_dbt(settings: Settings, args: Sequence[str], *, salt: str | None = None) -> list[NodeFailure]:
-    """Invoke dbt with the project's paths; return the nodes that errored or failed."""
-    from dbt.cli.main import dbtRunner  # slow import: only when dbt is needed
+    """Run dbt in a child process with the project's paths; return the nodes that errored or failed.
 
-    full = [*args, "--project-dir", str(settings.project_dir), "--profiles-dir", str(settings.project_dir)]
+    A child process, not ``dbtRunner`` in ours: dbt-duckdb keeps its DuckDB handle open for the life of
+    the process, and a DuckDB file cannot then be opened read-only (by GE, by publish) beside it.
+    dbt's own progress lines stream straight to the terminal.
+    """
+    dbt = Path(sys.executable).with_name("dbt")
+    full = [
+        str(dbt),
+        *args,
+        "--project-dir",
+        str(settings.project_dir),
+        "--profiles-dir",
+        str(settings.project_dir),
+    ]
     with dbt_environment(settings, salt=salt):
-        result = dbtRunner().invoke(full)
-    if result.exception is not None:
-        raise LifecycleError(f"dbt {args[0]} could not run: {result.exception}")
+        results_file = Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json"
+        results_file.unlink(missing_ok=True)
+        completed = subprocess.run(full, check=False)
+    if not results_file.exists():
+        raise LifecycleError(
+            f"dbt {args[0]} could not run (exit {completed.returncode}); see the output above and "
+            f"{settings.state_dir / 'dbt-logs' / 'dbt.log'}"
+        )
     failures = []
-    for node in getattr(result.result, "results", None) or []:
-        status = str(getattr(node, "status", ""))
-        if status in {"error", "fail", "runtime error"}:
-            failures.append(NodeFailure(node.node.name, status, str(node.message or "")))
+    for node in json.loads(results_file.read_text()).get("results", []):
+        if node.get("status") in {"error", "fail", "runtime error"}:
+            name = node.get("unique_id", "?").split(".")[-1]
+            failures.append(NodeFailure(name, node["status"], str(node.get("message") or "")))
     return failures
 
 

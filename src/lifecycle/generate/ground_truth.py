@@ -1,0 +1,111 @@
+"""What the warehouse must find: daily business figures computed from the simulator's own ledger.
+
+The numbers come from the state (what the simulator decided), never from re-reading the emitted files,
+so the ground truth is an independent check of ingestion and transformation. Definitions are in
+docs/sources.md; money is summed in integer cents and rounded to 2 decimals only when written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lifecycle.generate.ads import SPEND, final_version
+from lifecycle.generate.state import DAY_SECONDS, STATE_DIR, State, day_start
+
+GROUND_TRUTH = "ground_truth.json"
+MANIFEST = "manifest.json"
+ACTIVE_WINDOW_DAYS = 90
+
+
+def compute(state: State) -> dict[str, Any]:
+    """Ground truth as of the end of the last generated day."""
+    if state.last_day is None:
+        raise ValueError("no day has been generated yet: nothing to compute a ground truth for")
+    n_days = state.day_index
+    first_ts = day_start(state.first_day)
+    end_ts = day_start(state.last_day) + DAY_SECONDS  # exclusive
+
+    def happened(ts: np.ndarray) -> np.ndarray:
+        return (ts >= 0) & (ts < end_ts)
+
+    def per_day(ts: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        index = (ts - first_ts) // DAY_SECONDS
+        keep = (index >= 0) & (index < n_days)
+        totals = np.zeros(n_days, dtype=np.int64)
+        np.add.at(totals, index[keep], 1 if values is None else values[keep])
+        return totals
+
+    orders = state.orders
+    counted = ~happened(orders["cancel_ts"])
+    order_count = per_day(orders["placed_ts"][counted])
+    gross = per_day(orders["placed_ts"][counted], orders["gross_cents"][counted])
+    discount = per_day(orders["placed_ts"][counted], orders["discount_cents"][counted])
+    returned = happened(orders["return_ts"])
+    refunds = per_day(
+        orders["return_ts"][returned], orders["gross_cents"][returned] - orders["discount_cents"][returned]
+    )
+    new_customers = per_day(state.customers["created_ts"])
+    daily = []
+    for i in range(n_days):
+        ad_spend = int(state.ads[i, :, final_version(state, i), SPEND].sum())
+        daily.append(
+            {
+                "date_day": (state.first_day + dt.timedelta(days=i)).isoformat(),
+                "order_count": int(order_count[i]),
+                "gross_revenue": _money(gross[i]),
+                "discount_amount": _money(discount[i]),
+                "refund_amount": _money(refunds[i]),
+                "net_revenue": _money(gross[i] - discount[i] - refunds[i]),
+                "human_sessions": int(state.human_sessions[i]),
+                "new_customers": int(new_customers[i]),
+                "ad_spend": _money(ad_spend),
+            }
+        )
+
+    window_start = end_ts - ACTIVE_WINDOW_DAYS * DAY_SECONDS
+    recent = counted & (orders["placed_ts"] >= window_start) & (orders["placed_ts"] < end_ts)
+    buyers = np.unique(orders["customer"][recent])
+    live = state.customers["deleted_kind"][buyers] == 0
+    return {
+        "params": {
+            **state.params(),
+            "first_day": state.first_day.isoformat(),
+            "last_day": state.last_day.isoformat(),
+        },
+        "daily": daily,
+        "active_customers": int(live.sum()),
+        "defects": dict(sorted(state.defect_counts.items())),
+    }
+
+
+def _money(cents: np.integer | int) -> float:
+    return round(int(cents) / 100, 2)
+
+
+def write_ground_truth(state: State, sources_dir: Path) -> Path:
+    path = sources_dir / GROUND_TRUTH
+    path.write_text(json.dumps(compute(state), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def write_manifest(sources_dir: Path) -> Path:
+    """sha256 and size of every source file (not the manifest itself, nor the simulator's private state)."""
+    files = {}
+    for path in sorted(p for p in sources_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(sources_dir).as_posix()
+        if relative == MANIFEST or relative.startswith(STATE_DIR + "/") or relative.endswith("-journal"):
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        files[relative] = {"sha256": digest.hexdigest(), "size": path.stat().st_size}
+    path = sources_dir / MANIFEST
+    path.write_text(json.dumps({"files": files}, indent=2) + "\n", encoding="utf-8")
+    return path

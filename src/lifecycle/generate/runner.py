@@ -1,0 +1,255 @@
+"""``generate``: create or continue the simulated world, one day at a time, and describe what was written.
+
+Each day draws from its own random streams, seeded by (seed, day, stream), and starts from the state the
+previous day left, so a world is the same whether it was generated in one run or day by day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lifecycle.generate import ads, clickstream, ground_truth, world
+from lifecycle.generate.params import VOLUMES, DefectRates
+from lifecycle.generate.sessions import LANDING_CAMPAIGN, Kind, Sessions, plan_visits
+from lifecycle.generate.state import STATE_DIR, State, day_start, format_ts, load_state, save_state
+
+APP_DB = "app.sqlite"
+EVENTS_DIR = "events"
+ADS_DIR = "ads"
+
+# Independent random streams per day: the business (accounts, catalog, visits) never depends on the
+# defect stream, so a clean and a dirty world with the same seed have the same orders and sessions.
+BOOTSTRAP, WORLD, VISITS, ADS, DEFECTS = range(5)
+
+
+@dataclass
+class GenerationSummary:
+    """What one call of ``generate`` did."""
+
+    sources_dir: Path
+    first_day: dt.date  # the world's first day
+    last_day: dt.date  # the last day generated so far
+    days_generated: int  # in this call (0 when the requested range already existed)
+    rows: dict[str, int] = field(
+        default_factory=dict
+    )  # written in this call: app (change_log rows), events (lines), ads (rows)
+    ground_truth_path: Path | None = None
+    manifest_path: Path | None = None
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{k} {v:,}" for k, v in self.rows.items())
+        return (
+            f"generated {self.days_generated} day(s); world {self.first_day}..{self.last_day}; rows: {rows}; "
+            f"{self.seconds:.1f} s; ground truth {self.ground_truth_path}"
+        )
+
+
+def generate(
+    sources_dir: Path,
+    *,
+    seed: int = 42,
+    scale: float = 1.0,
+    start: dt.date,
+    days: int,
+    clean: bool = False,
+    progress: Callable[[str], None] | None = None,
+    defects: DefectRates | None = None,
+) -> GenerationSummary:
+    """Generate ``days`` days from ``start`` into ``sources_dir``, creating or continuing its world.
+
+    ``start`` must be the world's next day, or lie within the days already generated (those are kept,
+    only days after the last one are generated: same arguments twice is a no-op). Seed, scale, clean and
+    defect rates must match the world's.
+    """
+    began = time.perf_counter()
+    sources_dir = Path(sources_dir)
+    rates = defects or DefectRates()
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    say = progress or (lambda _message: None)
+
+    state = load_state(sources_dir)
+    if state is None:
+        leftovers = sorted(p.name for p in sources_dir.iterdir()) if sources_dir.exists() else []
+        if leftovers:
+            raise ValueError(
+                f"{sources_dir} holds {', '.join(leftovers[:5])} but no simulator state "
+                f"({STATE_DIR}/state.json): generate into an empty or new folder"
+            )
+        state = State(seed=seed, scale=float(scale), clean=clean, defects=rates, first_day=start)
+    else:
+        _check_continuation(state, sources_dir, seed=seed, scale=scale, clean=clean, rates=rates, start=start)
+
+    todo = [start + dt.timedelta(days=i) for i in range(days)]
+    todo = [d for d in todo if state.last_day is None or d > state.last_day]
+    summary = GenerationSummary(
+        sources_dir=sources_dir,
+        first_day=state.first_day,
+        last_day=state.last_day or start,
+        days_generated=len(todo),
+        rows={"app": 0, "events": 0, "ads": 0},
+    )
+    if not todo:
+        say(f"sources already cover {start}..{start + dt.timedelta(days=days - 1)}; nothing to do")
+        summary.ground_truth_path = sources_dir / ground_truth.GROUND_TRUTH
+        summary.manifest_path = sources_dir / ground_truth.MANIFEST
+        summary.seconds = time.perf_counter() - began
+        return summary
+
+    sources_dir.mkdir(parents=True, exist_ok=True)
+    fresh = state.last_day is None
+    conn = world.connect(sources_dir / APP_DB)
+    try:
+        if fresh:
+            world.create_schema(conn)
+        for day in todo:
+            day_began = time.perf_counter()
+            rows = _generate_day(conn, state, day, sources_dir)
+            for source, n in rows.items():
+                summary.rows[source] += n
+            say(
+                f"{day}: {rows['events']:,} event lines, {rows['app']:,} app changes, {rows['ads']} ad rows "
+                f"({time.perf_counter() - day_began:.2f} s)"
+            )
+    except BaseException:
+        conn.close()
+        if fresh and state.last_day is None:  # the folder was empty: leave it so, not half-made
+            for name in (APP_DB, EVENTS_DIR, ADS_DIR, STATE_DIR):
+                _remove(sources_dir / name)
+        raise
+    conn.close()
+    summary.last_day = state.last_day or start
+    summary.ground_truth_path = ground_truth.write_ground_truth(state, sources_dir)
+    summary.manifest_path = ground_truth.write_manifest(sources_dir)
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _check_continuation(
+    state: State,
+    sources_dir: Path,
+    *,
+    seed: int,
+    scale: float,
+    clean: bool,
+    rates: DefectRates,
+    start: dt.date,
+) -> None:
+    """Refuse, naming the problem, anything but continuing or repeating the world in the folder."""
+    asked = {"seed": seed, "scale": float(scale), "clean": clean, "defect_rates": rates.to_dict()}
+    have = state.params()
+    different = [f"{k}={asked[k]!r} (world has {have[k]!r})" for k in asked if asked[k] != have[k]]
+    if different:
+        raise ValueError(f"{sources_dir}: cannot continue this world with {', '.join(different)}")
+    last = state.last_day
+    if last is None:
+        return
+    if start < state.first_day or start > last + dt.timedelta(days=1):
+        raise ValueError(
+            f"{sources_dir}: start {start} is neither the world's next day ({last + dt.timedelta(days=1)}) "
+            f"nor within the days already generated ({state.first_day}..{last})"
+        )
+    if not (sources_dir / APP_DB).exists():
+        raise ValueError(f"{sources_dir / APP_DB} is missing; delete the folder and generate the world again")
+    conn = world.connect(sources_dir / APP_DB)
+    try:
+        clock = world.read_clock(conn)
+    except sqlite3.Error as exc:
+        raise ValueError(f"{sources_dir / APP_DB}: cannot read the simulated clock ({exc})") from exc
+    finally:
+        conn.close()
+    expected = format_ts(np.array([day_start(last) + 86_399]))[0]
+    if clock != expected:
+        raise ValueError(
+            f"{sources_dir / APP_DB}: its clock says {clock} but the simulator state ends at {expected} "
+            "(an interrupted run?); delete the folder and generate the world again"
+        )
+
+
+def _rng(state: State, day: dt.date, stream: int) -> np.random.Generator:
+    return np.random.default_rng([state.seed, day.toordinal(), stream])
+
+
+def _generate_day(conn: sqlite3.Connection, state: State, day: dt.date, sources_dir: Path) -> dict[str, int]:
+    """Plan, write and record one day; commit the database, then save the state."""
+    before = conn.execute("select coalesce(max(change_id), 0) from change_log").fetchone()[0]
+    conn.execute("begin")
+    try:
+        if state.last_day is None:
+            world.bootstrap(conn, state, _rng(state, day, BOOTSTRAP), VOLUMES)
+        world_rng = _rng(state, day, WORLD)
+        changes = world.plan_changes(world_rng, state, day, VOLUMES)
+        visits = plan_visits(
+            _rng(state, day, VISITS),
+            state,
+            day,
+            volumes=VOLUMES,
+            unavailable=changes.unavailable,
+            orderable=changes.orderable,
+        )
+        profiles = world.plan_profiles(world_rng, visits.signups.country, day_start(day))
+        world.write_day(conn, state, day, changes, visits, profiles)
+        event_lines = _write_events(state, day, visits.sessions, changes.orderable, sources_dir / EVENTS_DIR)
+        state.human_sessions = np.append(state.human_sessions, visits.sessions.size).astype(np.int64)
+        ad_rows = _write_ads(state, day, visits.sessions, sources_dir / ADS_DIR)
+        state.last_day = day
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    save_state(state, sources_dir)
+    after = conn.execute("select coalesce(max(change_id), 0) from change_log").fetchone()[0]
+    return {"app": after - before, "events": event_lines, "ads": ad_rows}
+
+
+def _write_events(
+    state: State, day: dt.date, humans: Sessions, orderable: np.ndarray, events_dir: Path
+) -> int:
+    """The day's clickstream: human sessions, plus bots and delivery defects unless the world is clean."""
+    sessions = humans
+    defect_rng = None if state.clean else _rng(state, day, DEFECTS)
+    if defect_rng is not None:
+        bots = clickstream.plan_bots(defect_rng, day, humans.size, orderable, state.defects)
+        state.count_defect("bot_sessions", bots.size)
+        state.count_defect("bot_sessions_disguised", int((bots.kind == Kind.BOT_DISGUISED).sum()))
+        state.count_defect("bot_events", len(bots.ev_session))
+        sessions = humans.concat(bots)
+    schema_v2 = not state.clean and (day - state.first_day).days >= state.defects.schema_change_after_days
+    lines = clickstream.serialize(sessions, schema_v2=schema_v2)
+    if schema_v2:
+        state.count_defect("schema_v2_events", len(lines))
+    delivery = clickstream.deliver(events_dir, day, sessions, lines, defect_rng, state.defects)
+    for name, n in delivery.defects.items():
+        state.count_defect(name, n)
+    return delivery.lines
+
+
+def _write_ads(state: State, day: dt.date, humans: Sessions, ads_dir: Path) -> int:
+    """Record the day's ad metrics (clicks follow the paid landings) and write the day's drop."""
+    campaign = LANDING_CAMPAIGN[humans.landing]
+    landings = np.bincount(campaign[campaign >= 0], minlength=len(ads.CAMPAIGNS)).astype(np.int64)
+    metrics = ads.plan_metrics(_rng(state, day, ADS), landings)
+    so_far = state.ads if state.ads.shape[1] else np.zeros((0, *metrics.shape), dtype=np.int64)
+    state.ads = np.concatenate([so_far, metrics[None]]).astype(np.int64)
+    _, rows, reordered = ads.write_drop(state, day, ads_dir)
+    if reordered:
+        state.count_defect("ads_reordered_drops", 1)
+    return rows
