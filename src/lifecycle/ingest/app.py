@@ -16,6 +16,7 @@ import pandas as pd
 from lifecycle.errors import LifecycleError
 from lifecycle.ingest.landing import (
     Batch,
+    chunk_rows,
     ensure_raw_table,
     existing_columns,
     json_struct_type,
@@ -59,13 +60,14 @@ def load_app(con: duckdb.DuckDBPyConnection, sqlite_path: Path, *, full_refresh:
 
 def _incremental(con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: Path) -> list[Batch]:
     batches = []
+    chunk = chunk_rows(CHUNK_CHANGES)
     while True:
         watermark = int(read_watermark(con, SOURCE) or 0)
         low = max(0, watermark - OVERLAP_CHANGES)
         rows = src.execute(
             "select change_id, table_name, op, row_key, changed_at, row_json from change_log"
             " where change_id > ? and change_id <= ? order by change_id",
-            [low, watermark + CHUNK_CHANGES],
+            [low, watermark + chunk],
         ).fetchall()
         new_high = max((r[0] for r in rows), default=watermark)
         batch = Batch(SOURCE, watermark_before=str(watermark), watermark_after=str(max(new_high, watermark)))
@@ -74,7 +76,7 @@ def _incremental(con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: 
         )
         _land_changes(con, changes, batch, path, low)
         batches.append(batch)
-        if new_high <= watermark or len(rows) < CHUNK_CHANGES:
+        if new_high <= watermark or new_high < watermark + chunk:
             return batches
 
 

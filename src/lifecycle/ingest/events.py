@@ -18,6 +18,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.ingest.files import SourceFile, new_files, record_loaded
 from lifecycle.ingest.landing import (
     Batch,
+    chunk_rows,
     ensure_raw_table,
     existing_columns,
     json_struct_type,
@@ -64,6 +65,7 @@ def load_events(
     errors: list[str] = []
     chunk: list[tuple[SourceFile, list[tuple[str, int, str]]]] = []
     size = 0
+    max_lines = chunk_rows(10_000_000)
     for file in files:
         try:
             lines = read_lines(file)
@@ -73,7 +75,7 @@ def load_events(
             continue
         chunk.append((file, lines))
         size += sum(len(text) for _, _, text in lines)
-        if size >= CHUNK_BYTES:
+        if size >= CHUNK_BYTES or sum(len(lines) for _, lines in chunk) >= max_lines:
             batches.append(_land(con, chunk))
             chunk, size = [], 0
     if chunk:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,11 @@ create table if not exists raw._schema_changes (
     detected_in varchar, batch_id varchar, detected_at timestamp
 );
 """
+
+
+def chunk_rows(default: int) -> int:
+    """Rows landed per transaction; LIFECYCLE_INGEST_CHUNK_ROWS overrides it (crash tests use tiny ones)."""
+    return int(os.environ.get("LIFECYCLE_INGEST_CHUNK_ROWS", default))
 
 
 def utc_now() -> dt.datetime:
