@@ -179,3 +179,32 @@ def test_full_refresh_reports_a_missing_source_table(settings, app_db):
     ingest(settings)
     with pytest.raises(LifecycleError, match="no such table: customers"):
         raise_for_errors(ingest(settings, full_refresh=True))
+
+
+def test_one_more_generated_day_adds_only_that_days_changes(tmp_path):
+    import datetime as dt
+    import sqlite3
+
+    from lifecycle.config import Settings
+    from lifecycle.generate import generate
+
+    settings = Settings(data_dir=tmp_path)
+    generate(settings.sources_dir, seed=5, scale=0.01, start=dt.date(2026, 1, 1), days=2)
+    ingest(settings, as_of=dt.datetime(2026, 1, 3))
+    before = counts(settings)
+    log = sqlite3.connect(settings.sources_dir / "app.sqlite")
+    (last_change,) = log.execute("select max(change_id) from change_log").fetchone()
+    generate(settings.sources_dir, seed=5, scale=0.01, start=dt.date(2026, 1, 3), days=1)
+    new_changes = dict(
+        log.execute(
+            "select table_name, count(*) from change_log where change_id > ? group by table_name",
+            [last_change],
+        ).fetchall()
+    )
+    ingest(settings, as_of=dt.datetime(2026, 1, 4))
+    after = counts(settings)
+    for table, added in new_changes.items():
+        assert after[f"app_{table}"] - before[f"app_{table}"] == added
+    assert after["events_clickstream"] > before["events_clickstream"]
+    new_files = query(settings, "select count(*) from raw._manifest where path like '%date=2026-01-03%'")
+    assert new_files[0][0] > 0
