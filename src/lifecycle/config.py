@@ -40,6 +40,16 @@ class Settings:
         return self.data_dir / "site"
 
     @property
+    def production_state_dir(self) -> Path:
+        """dbt artifacts (manifest.json, run_results.json) of the last published build: the production
+        state that pull-request checks compare against (`dbt --state`)."""
+        return self.state_dir / "production"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.state_dir / "dbt-target"
+
+    @property
     def state_dir(self) -> Path:
         """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
         return self.data_dir / "state"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -137,12 +138,23 @@ def run(
                 indent=2,
             )
         )
+        keep_production_state(settings)
         out.append(f"{len(publication.tables)} tables")
     _save_report(settings, report)
     with stage("docs") as out:
         out.append(str(build_docs(settings)))
     _save_report(settings, report)
     return report
+
+
+def keep_production_state(settings: Settings) -> None:
+    """Keep the artifacts of the build just published as the production state (for `make ci-pr`)."""
+    target = settings.production_state_dir
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "run_results.json"):
+        source = settings.dbt_target_dir / name
+        if source.exists():
+            shutil.copyfile(source, target / name)
 
 
 def _save_report(settings: Settings, report: RunReport) -> None:

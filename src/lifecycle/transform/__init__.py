@@ -46,7 +46,7 @@ def dbt_environment(settings: Settings, *, salt: str | None = None) -> Iterator[
         "LIFECYCLE_DATA_DIR": str(settings.data_dir),
         "LIFECYCLE_DBT_TARGET": settings.dbt_target,
         "LIFECYCLE_PII_SALT": salt if salt is not None else pii_salt(settings),
-        "DBT_TARGET_PATH": str(settings.state_dir / "dbt-target"),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
         "DBT_LOG_PATH": str(settings.state_dir / "dbt-logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
