@@ -10,6 +10,7 @@ import datetime
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, meta
 
 AMOUNTS = ("gross_revenue", "discount_amount", "refund_amount")
@@ -56,6 +57,21 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     column="date_day",
                     meta=meta(rule="One row per calendar day", dimension="accuracy", severity="critical"),
                 ),
+                gxe.UnexpectedRowsExpectation(
+                    description=(
+                        f"Average order value of {ctx.last_complete_day} within mean ± 3σ of 14 prior days"
+                    ),
+                    unexpected_rows_query=daily_control_query(
+                        day="date_day",
+                        value="sum(gross_revenue) / nullif(sum(order_count), 0)",
+                        checked_day=ctx.last_complete_day,
+                    ),
+                    meta=meta(
+                        rule="Prices and order values move slowly: a jump in average order value is a defect",
+                        dimension="accuracy",
+                        severity="critical",
+                    ),
+                ),
                 gxe.ExpectColumnMaxToBeBetween(
                     column="date_day",
                     max_value=ctx.as_of_date,
@@ -70,6 +86,17 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
         gx.ExpectationSuite(
             name=ctx.suite_name("completeness"),
             expectations=[
+                gxe.UnexpectedRowsExpectation(
+                    description=f"Orders of {ctx.last_complete_day} within mean ± 3σ of the 14 days before",
+                    unexpected_rows_query=daily_control_query(
+                        day="date_day", value="sum(order_count)", checked_day=ctx.last_complete_day
+                    ),
+                    meta=meta(
+                        rule="Every day's orders arrive in full: order volume within control limits",
+                        dimension="completeness",
+                        severity="critical",
+                    ),
+                ),
                 gxe.ExpectTableRowCountToBeBetween(
                     min_value=1,
                     meta=meta(

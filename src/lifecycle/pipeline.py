@@ -14,9 +14,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
+
+if TYPE_CHECKING:
+    from lifecycle.quality.report import ValidationReport
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,19 @@ def run(
             f"{sum(r.rows[1] for r in results)} rows loaded"
             + (f", {len(problems)} problem(s)" if problems else "")
         )
+    with stage("audit raw") as out:
+        # Audit the landed batches before dbt reads them: a bad delivery never reaches staging.
+        landed = validate(settings, as_of=as_of, layers=["raw"], progress=progress)
+        _gate(landed, "audit raw")
+        out.append(landed.summary())
     with stage("transform"):
         transform(settings, as_of=as_of)
     with stage("validate") as out:
+        # Every layer again (raw is cheap), so one report and one set of Data Docs cover the run.
         quality = validate(settings, as_of=as_of, progress=progress)
         record_history(quality, settings.warehouse_path, report.run_id)
         progress(quality.to_markdown())
-        if not quality.passed:
-            failed = "; ".join(f"{o.suite}: {o.label}" for o in quality.failed_critical[:10])
-            raise GateFailed(f"validate: {quality.summary()} ({failed}); nothing was published")
+        _gate(quality, "validate")
         out.append(quality.summary())
     with stage("publish") as out:
         publication = publish(settings, run_id=report.run_id)
@@ -145,6 +153,12 @@ def run(
         out.append(str(build_docs(settings)))
     _save_report(settings, report)
     return report
+
+
+def _gate(report: ValidationReport, stage: str) -> None:
+    if not report.passed:
+        failed = "; ".join(f"{o.suite}: {o.label} [{o.observed}]" for o in report.failed_critical[:10])
+        raise GateFailed(f"{stage}: {report.summary()} ({failed}); nothing was published")
 
 
 def keep_production_state(settings: Settings) -> None:

@@ -42,6 +42,11 @@ class SuiteContext:
             return self.as_of.astimezone(datetime.UTC).date()
         return self.as_of.date()
 
+    @property
+    def last_complete_day(self) -> datetime.date:
+        """The newest day that is over at ``as_of``: the day incremental checks judge."""
+        return self.as_of_date - datetime.timedelta(days=1)
+
     def suite_name(self, dimension: Dimension) -> str:
         return f"{self.layer}.{self.table}.{dimension}"
 

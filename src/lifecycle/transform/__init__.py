@@ -25,6 +25,8 @@ class NodeFailure:
     name: str
     status: str
     message: str
+    #: Where a failing test stored its failing rows (``store_failures``), if it did.
+    relation: str | None = None
 
 
 def pii_salt(settings: Settings) -> str:
@@ -92,8 +94,11 @@ def run_dbt(settings: Settings, args: Sequence[str], *, salt: str | None = None)
     failures = []
     for node in json.loads(results_file.read_text()).get("results", []):
         if node.get("status") in {"error", "fail", "runtime error"}:
-            name = node.get("unique_id", "?").split(".")[-1]
-            failures.append(NodeFailure(name, node["status"], str(node.get("message") or "")))
+            # unique_id: <type>.<project>.<name>[.<hash>]; tests carry a hash suffix, models do not.
+            name = node.get("unique_id", "?").split(".")[2]
+            failures.append(
+                NodeFailure(name, node["status"], str(node.get("message") or ""), node.get("relation_name"))
+            )
     return failures
 
 
@@ -114,8 +119,27 @@ def transform(
         args.append("--full-refresh")
     failures = run_dbt(settings, args)
     if failures:
-        lines = "; ".join(f"{f.name} ({f.status}): {f.message}" for f in failures[:10])
-        raise GateFailed(
-            f"dbt build: {len(failures)} failing node(s): {lines}. Failing rows: schema `audit` in "
-            f"{settings.warehouse_path}; details in {settings.state_dir / 'dbt-logs' / 'dbt.log'}"
+        lines = "\n".join(
+            f"  - {f.name} ({f.status}): {f.message}{_sample(settings, f.relation)}" for f in failures[:10]
         )
+        raise GateFailed(
+            f"dbt build: {len(failures)} failing node(s); nothing was published:\n{lines}\n"
+            f"  all failing rows: schema `audit` in {settings.warehouse_path}; "
+            f"log: {settings.state_dir / 'dbt-logs' / 'dbt.log'}"
+        )
+
+
+def _sample(settings: Settings, relation: str | None, rows: int = 3) -> str:
+    """A few of a failing test's stored rows, to show in the error (dbt has exited: the file is free)."""
+    if not relation:
+        return ""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            cursor = con.execute(f"select * from {relation} limit {rows}")
+            columns = [c[0] for c in cursor.description]
+            sample = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error:
+        return ""
+    return f"; e.g. {sample}"
