@@ -208,3 +208,29 @@ def test_one_more_generated_day_adds_only_that_days_changes(tmp_path):
     assert after["events_clickstream"] > before["events_clickstream"]
     new_files = query(settings, "select count(*) from raw._manifest where path like '%date=2026-01-03%'")
     assert new_files[0][0] > 0
+
+
+def test_full_refresh_lands_a_consistent_snapshot_at_the_log_position(tmp_path):
+    import datetime as dt
+    import sqlite3
+
+    from lifecycle.config import Settings
+    from lifecycle.generate import generate
+
+    settings = Settings(data_dir=tmp_path)
+    generate(settings.sources_dir, seed=5, scale=0.01, start=dt.date(2026, 1, 1), days=2)
+    ingest(settings, as_of=dt.datetime(2026, 1, 3))
+    source = sqlite3.connect(settings.sources_dir / "app.sqlite")
+    (position,) = source.execute("select max(change_id) from change_log").fetchone()
+    (orders,) = source.execute("select count(*) from orders").fetchone()
+    raise_for_errors(ingest(settings, as_of=dt.datetime(2026, 1, 3), full_refresh=True))
+    snapshot = query(
+        settings,
+        "select count(*), min(_change_id), max(_change_id) from raw.app_orders where _op = 'snapshot'",
+    )
+    assert snapshot == [(orders, position, position)]
+    assert query(settings, "select watermark from raw._watermarks where source = 'app'") == [(str(position),)]
+    raise_for_errors(ingest(settings, as_of=dt.datetime(2026, 1, 3)))  # back to CDC: nothing new
+    assert query(
+        settings, "select count(*) from raw.app_orders where _change_id > ?".replace("?", str(position))
+    ) == [(0,)]
