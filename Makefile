@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 # Lint and test scratch space: never the user's data directory.
 SCRATCH := $(shell mktemp -d -u /tmp/lifecycle-lint.XXXXXX)
 
-.PHONY: run test lint fmt pytest ci-setup lock bench clean
+.PHONY: run test lint fmt pytest browser-deps ci-setup lock bench clean ci-pr
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -22,6 +22,12 @@ run: $(STAMP)
 
 test: lint pytest
 
+# Pull-request check against the production in $LIFECYCLE_DATA_DIR (`make run` makes one): pre-commit on the
+# changed files, dbt build of state:modified+ into ci/pr.duckdb, GE on rebuilt marts, data diff.
+# Report: $LIFECYCLE_DATA_DIR/ci/pr_report.md (docs/pull-requests.md).
+ci-pr: $(STAMP)
+	$(BIN)/lifecycle ci-pr
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests/python expectations
 	$(BIN)/ruff format --check src tests/python expectations
@@ -29,9 +35,15 @@ lint: $(STAMP)
 	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff lint models analyses snapshots tests/dbt
 	@rm -rf $(SCRATCH)
 
+# Headless Chromium for tests/python/test_browser.py (the docs site in a real browser): Debian's packages,
+# installed once; the test fails rather than skips without them.
+browser-deps:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
 # Unit tests plus the end-to-end run (generate → ingest → dbt build with its tests → GE checkpoints →
 # publish → docs) at a tiny scale in a temporary directory.
-pytest: $(STAMP)
+pytest: $(STAMP) browser-deps
 	$(BIN)/pytest -q
 
 fmt: $(STAMP)
@@ -47,6 +59,13 @@ lock:
 	.lock-venv/bin/pip install --quiet -r requirements.in
 	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock
 	rm -rf .lock-venv
+
+# Stage timings, peak RSS and the performance ratios at each scale (docs/performance.md); not part of `test`.
+# Writes $(LIFECYCLE_DATA_DIR)/bench/results.{json,md}. Override: make bench BENCH_SCALES="0.1 1" BENCH_DAYS=7
+BENCH_SCALES ?= 1 10
+BENCH_DAYS ?= 7
+bench: $(STAMP)
+	BENCH_SCALES="$(BENCH_SCALES)" BENCH_DAYS="$(BENCH_DAYS)" $(PY) -m lifecycle.bench
 
 clean:
 	rm -rf $(VENV) target logs

@@ -87,6 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=float, default=0.05, help="demo world scale")
     run.add_argument("--days", type=int, default=30, help="days of history when the world is first created")
     run.add_argument("--no-generate", action="store_true", help="use the sources already present")
+
+    pr = add(
+        "ci-pr",
+        "Pull-request check: pre-commit on changed files, dbt build of modified models (unchanged parents "
+        "from production) into ci/pr.duckdb, GE on rebuilt marts, data diff against production.",
+    )
+    pr.add_argument(
+        "--base", help="branch the change merges into (default: $LIFECYCLE_PR_BASE, origin/main, main)"
+    )
+    pr.add_argument("--no-pre-commit", action="store_true", help="skip pre-commit on the changed files")
+    pr.add_argument("--as-of", help="as-of of the PR build (default: that of the published production run)")
     return parser
 
 
@@ -111,7 +122,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     as_of = _as_of(getattr(args, "as_of", None))
-    if args.command == "generate":
+    if args.command == "ci-pr":
+        from lifecycle.ci import check_pull_request
+        from lifecycle.ci.pr import report_path
+        from lifecycle.errors import GateFailed
+
+        check = check_pull_request(
+            settings,
+            base=args.base,
+            pre_commit=not args.no_pre_commit,
+            as_of=as_of if args.as_of else None,
+        )
+        print(check.to_markdown())
+        print(f"report: {report_path(settings)}")
+        if not check.passed:
+            raise GateFailed("pull-request check failed: " + "; ".join(check.problems))
+    elif args.command == "generate":
         from lifecycle.generate import generate
 
         summary = generate(

@@ -142,15 +142,25 @@ def run(
                     "path": str(publication.path),
                     "published_at": publication.published_at.isoformat(),
                     "tables": publication.tables,
+                    # Reverse ETL (issue 7): the CRM export written from this publication.
+                    "crm_segments": publication.crm
+                    and {
+                        "rows": publication.crm.rows,
+                        "rfm_source": publication.crm.rfm_source,
+                        "files": [str(publication.crm.csv), str(publication.crm.parquet)],
+                    },
                 },
                 indent=2,
             )
         )
         keep_production_state(settings)
         out.append(f"{len(publication.tables)} tables")
+        if publication.crm:  # issue 7: say what went to the CRM outbox
+            out.append(f"{publication.crm.rows} CRM segments")
     _save_report(settings, report)
     with stage("docs") as out:
-        out.append(str(build_docs(settings)))
+        # issue 7: the health page judges freshness against this run's as-of, like validate does.
+        out.append(str(build_docs(settings, as_of=as_of)))
     _save_report(settings, report)
     return report
 

@@ -8,12 +8,17 @@ activity as (
     select * from {{ ref('int_customers_activity') }}
 ),
 
--- Hard-deleted (erased) accounts keep a row without attributes, so their orders still join.
+orders as (
+    select * from {{ ref('int_orders_lifecycle') }}
+),
+
+-- Hard-deleted (erased) accounts keep a row without attributes, so their orders (cancelled ones too)
+-- still join.
 erased as (
-    select activity.customer_id
-    from activity
+    select distinct orders.customer_id
+    from orders
     left join customers
-        on activity.customer_id = customers.customer_id
+        on orders.customer_id = customers.customer_id
     where customers.customer_id is null
 ),
 

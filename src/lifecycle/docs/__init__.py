@@ -1,6 +1,9 @@
-"""The docs site: dbt docs (catalog + lineage, one static page), GE Data Docs and run reports, under site/.
+"""The docs site under site/: dbt docs (catalog + lineage), GE Data Docs, and our own pages — quality
+report, pipeline health, analysis results, test and documentation coverage — linked from index.html.
 
-Everything is static HTML readable offline; ``lifecycle docs --serve`` only adds a localhost server.
+Everything is static HTML readable offline (inline CSS and SVG, no JavaScript of ours, no CDN);
+``lifecycle docs --serve`` only adds a localhost server. The warehouse is read read-only and the analyses
+run against the published ``analytics.duckdb``.
 """
 
 from __future__ import annotations
@@ -11,57 +14,126 @@ import functools
 import html
 import http.server
 import json
+import os
 import shutil
+import uuid
 from pathlib import Path
 
+import duckdb
+
 from lifecycle.config import Settings
+from lifecycle.docs import analyses, coverage, health, quality
+from lifecycle.docs.layout import page, table
 from lifecycle.errors import LifecycleError
 from lifecycle.transform import run_dbt
+from lifecycle.warehouse import duckdb_config
 
 #: Placeholder compiled into the docs instead of the real PII salt, so the site never shows it.
 REDACTED_SALT = "<redacted>"
 
 
-def build_docs(settings: Settings) -> Path:
-    """Build site/: dbt docs at site/dbt/, Data Docs at site/gx/ (built by validate), and the index page."""
+def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
+    """Build site/: dbt docs at site/dbt/, Data Docs at site/gx/ (built by validate), and our pages.
+
+    ``as_of`` is the 'now' that freshness is judged against (default: the current UTC time).
+    """
+    as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     site = settings.site_dir
     site.mkdir(parents=True, exist_ok=True)
+    # Also compiles the analyses (into the manifest and compiled/), which the analyses page runs.
     failures = run_dbt(settings, ["docs", "generate", "--static"], salt=REDACTED_SALT)
     if failures:
         raise LifecycleError(f"dbt docs generate failed: {failures[0].message}")
-    static = settings.state_dir / "dbt-target" / "static_index.html"
+    target = settings.dbt_target_dir
+    static = target / "static_index.html"
     if not static.exists():
         raise LifecycleError(f"dbt docs generate wrote no {static}")
     (site / "dbt").mkdir(exist_ok=True)
     shutil.copyfile(static, site / "dbt" / "index.html")
-    reports = sorted((settings.state_dir / "reports").glob("*.md"), reverse=True)
-    (site / "index.html").write_text(_index_page(settings, reports[:1]))
+
+    if settings.warehouse_path.exists():
+        # One writer or many readers: docs runs after publish, when nothing writes.
+        with duckdb.connect(
+            str(settings.warehouse_path), read_only=True, config=duckdb_config(settings)
+        ) as con:
+            results = quality.read_results(con)
+            state = health.read_health(con, as_of)
+    else:
+        results, state = [], health.Health(as_of=as_of)
+    analysis_results = (
+        analyses.run_analyses(target / "manifest.json", settings.analytics_path)
+        if settings.analytics_path.exists()
+        else []
+    )
+    pages = {
+        "quality.html": quality.render(results),
+        "health.html": health.render(state),
+        "analyses.html": analyses.render(analysis_results),
+        "coverage.html": coverage.render(coverage.read_coverage(target)),
+    }
+    reports = sorted((settings.state_dir / "reports").glob("*.md"), key=lambda p: p.stat().st_mtime)
+    pages["index.html"] = _index_page(settings, reports[-1:], results, analysis_results)
+    for name, text in pages.items():
+        _write(site / name, text)
     return site / "index.html"
 
 
-def _index_page(settings: Settings, reports: list[Path]) -> str:
+def _write(path: Path, text: str) -> None:
+    """Write by temp file + rename, so a browser reloading mid-build never gets half a page."""
+    tmp = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _index_page(
+    settings: Settings,
+    reports: list[Path],
+    results: list[quality.Result],
+    analysis_results: list[analyses.AnalysisResult],
+) -> str:
     publication = settings.state_dir / "last_publication.json"
     published = json.loads(publication.read_text()) if publication.exists() else None
     gx = (settings.site_dir / "gx" / "index.html").exists()
-    rows = ""
-    if published:
-        rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{count:,}</td></tr>"
-            for name, count in published["tables"].items()
+    marts = table(["table", "rows"], list(published["tables"].items())) if published else ""
+    crm = (published or {}).get("crm_segments")
+    crm_line = (
+        f"<p>CRM export (reverse ETL): {crm['rows']:,} customers in <code>exports/crm_segments.csv</code>"
+        " and <code>.parquet</code>; RFM segment "
+        + (
+            f"from <code>{html.escape(crm['rfm_source'])}</code>"
+            if crm["rfm_source"]
+            else "empty (no RFM model is published yet)"
         )
+        + ".</p>"
+        if crm
+        else ""
+    )
+    latest = quality.runs_in_order(results)[-1][1] if results else []
+    statuses = [r.status for r in latest]
+    quality_line = (
+        f"{statuses.count('passed')} passed, {statuses.count('warned')} warned,"
+        f" {statuses.count('failed')} failed in the latest run"
+        if latest
+        else "no results yet"
+    )
+    broken = [a.name for a in analysis_results if a.error]
     report = html.escape(reports[0].read_text()) if reports else "No run report yet."
     built = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>lifecycle: data docs</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}}
-pre{{background:#f6f6f6;padding:1rem;overflow:auto}}</style></head>
-<body>
-<h1>lifecycle: the retailer's data platform</h1>
-<p>Built {built}. Everything here is static and works offline.</p>
+    body = f"""
+<p>The retailer's data platform. Built {built}; everything here is static and works offline.</p>
 <ul>
-  <li><a href="dbt/index.html">Models, columns and lineage</a> (dbt docs)</li>
-  <li>{'<a href="gx/index.html">Great Expectations Data Docs</a>' if gx else "Data Docs: not built yet"}</li>
+  <li><a href="dbt/index.html">Models, columns and lineage</a> (dbt docs): the catalog of every model</li>
+  <li>{
+        '<a href="gx/index.html">Great Expectations Data Docs</a>: every validation in detail'
+        if gx
+        else "Great Expectations Data Docs: not built yet (<code>lifecycle validate</code>)"
+    }</li>
+  <li><a href="quality.html">Quality report</a>: {quality_line}</li>
+  <li><a href="health.html">Pipeline health</a>: rows per day and source, freshness, ingest batches</li>
+  <li><a href="analyses.html">Analyses</a>: {len(analysis_results)} result(s) on the published marts{
+        ", failing: " + html.escape(", ".join(broken)) if broken else ""
+    }</li>
+  <li><a href="coverage.html">Coverage</a>: tests per model and documented columns</li>
 </ul>
 <h2>Published marts</h2>
 <p>{
@@ -73,11 +145,12 @@ pre{{background:#f6f6f6;padding:1rem;overflow:auto}}</style></head>
         if published
         else "Nothing published yet."
     }</p>
-<table><tr><th>table</th><th>rows</th></tr>{rows}</table>
+{marts}
+{crm_line}
 <h2>Latest run report</h2>
 <pre>{report}</pre>
-</body></html>
 """
+    return page("index.html", "lifecycle: data docs", body)
 
 
 def serve(settings: Settings, port: int = 8080) -> None:

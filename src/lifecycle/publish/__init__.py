@@ -2,7 +2,8 @@
 
 A DuckDB file has one writer or many readers. Analysts read ``analytics.duckdb``; the pipeline never writes
 to it in place. It builds a new file beside it and renames it over the old one (``os.replace``), so an open
-analyst session keeps reading the old file and sees the new data when it reconnects.
+analyst session keeps reading the old file and sees the new data when it reconnects. After the swap the
+CRM segments are exported from the published file (``reverse_etl``), checked against their contract first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
+from lifecycle.publish.reverse_etl import CrmExport, export_crm_segments
 from lifecycle.warehouse import duckdb_config
 
 PUBLISHED_SCHEMAS = ("marts",)
@@ -28,6 +30,7 @@ class Publication:
     path: Path
     tables: dict[str, int]
     published_at: dt.datetime
+    crm: CrmExport | None = None
 
 
 def _quote(path: Path) -> str:
@@ -77,7 +80,10 @@ def publish(settings: Settings, *, run_id: str) -> Publication:
     con.close()
     os.replace(staging, settings.analytics_path)
     _swap_directory(parquet_tmp, settings.exports_dir / "marts")
-    return Publication(settings.analytics_path, tables, published_at)
+    # Only from what was just published, never from the warehouse; a broken contract raises and keeps the
+    # previous CRM export (the marts stay published: analysts are not held back by the CRM feed).
+    crm = export_crm_segments(settings)
+    return Publication(settings.analytics_path, tables, published_at, crm)
 
 
 def _swap_directory(new: Path, target: Path) -> None:

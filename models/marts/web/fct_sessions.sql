@@ -1,0 +1,76 @@
+{#- Incremental, not the folder's table: sessions are the largest fact. Like int_sessions_stitched, the
+    unit of work is one visitor: every anonymous_id whose sessions changed since the last build (less
+    var('lookback_days')) has all its rows replaced, so late events and re-stitching reach old sessions. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='anonymous_id',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+with
+
+sessions as (
+    select * from {{ ref('int_sessions_stitched') }}
+),
+
+classified as (
+    select * from {{ ref('int_sessions_classified') }}
+),
+
+{% if is_incremental() %}
+changed_visitors as (
+    select distinct sessions.anonymous_id
+    from sessions
+    where
+        sessions.last_ingested_at > (
+            select {{ dbt.dateadd('day', -var('lookback_days'), 'max(last_ingested_at)') }}
+            from {{ this }}
+        )
+),
+{% endif %}
+
+human_sessions as (
+    select sessions.*
+    from sessions
+    inner join classified
+        on sessions.session_id = classified.session_id
+    {% if is_incremental() %}
+        inner join changed_visitors
+            on sessions.anonymous_id = changed_visitors.anonymous_id
+    {% endif %}
+    where not classified.is_bot
+)
+
+select
+    session_id,
+    session_started_at,
+    session_ended_at,
+    session_date,
+    anonymous_id,
+    customer_id,
+    is_stitched,
+    visit_number,
+    cast(duration_seconds as {{ dbt.type_bigint() }}) as duration_seconds,
+    landing_page_url,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    device_type,
+    platform,
+    cast(event_count as {{ dbt.type_bigint() }}) as event_count,
+    cast(page_view_count as {{ dbt.type_bigint() }}) as page_view_count,
+    cast(product_view_count as {{ dbt.type_bigint() }}) as product_view_count,
+    cast(search_count as {{ dbt.type_bigint() }}) as search_count,
+    cast(add_to_cart_count as {{ dbt.type_bigint() }}) as add_to_cart_count,
+    cast(checkout_started_count as {{ dbt.type_bigint() }}) as checkout_started_count,
+    cast(order_placed_count as {{ dbt.type_bigint() }}) as order_placed_count,
+    order_id,
+    product_view_count > 0 as has_product_view,
+    add_to_cart_count > 0 as has_add_to_cart,
+    checkout_started_count > 0 as has_checkout,
+    order_placed_count > 0 as is_converted,
+    last_ingested_at
+from human_sessions

@@ -1,0 +1,151 @@
+"""The analyses page: each dbt analysis (``analyses/*.sql``), compiled by dbt, run read-only against the
+published ``analytics.duckdb``, and its result rendered as a table.
+
+dbt compiles ``ref('fct_x')`` to the warehouse's name for the model (``"warehouse"."marts"."fct_x"``).
+The published file holds the same tables in ``main``, so each published model is offered under its
+warehouse name as a view over the published table, in an in-memory database: the SQL runs as compiled, and
+an analysis that refers to anything unpublished fails with that name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import duckdb
+
+from lifecycle.docs.layout import error, page, table
+
+MAX_ROWS = 200
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    name: str
+    path: str
+    description: str
+    sql: str
+    columns: list[str]
+    rows: list[tuple]
+    total_rows: int
+    error: str | None = None
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _description(node: dict) -> str:
+    """The node's description, else the leading ``--`` comment of its SQL."""
+    if node.get("description"):
+        return str(node["description"])
+    lines = []
+    for line in str(node.get("raw_code", "")).splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line.removeprefix("--").strip())
+    return " ".join(lines)
+
+
+def run_analyses(manifest_path: Path, analytics_path: Path) -> list[AnalysisResult]:
+    if not manifest_path.exists():
+        return []
+    manifest = json.loads(manifest_path.read_text())
+    nodes = manifest["nodes"].values()
+    analyses = sorted((n for n in nodes if n["resource_type"] == "analysis"), key=lambda n: n["name"])
+    if not analyses:
+        return []
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{str(analytics_path).replace(chr(39), chr(39) * 2)}' as published (read_only)")
+        published = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables()"
+                " where database_name = 'published' and schema_name = 'main'"
+            ).fetchall()
+        }
+        models = [
+            n
+            for n in nodes
+            if n["resource_type"] in ("model", "snapshot", "seed")
+            and (n.get("alias") or n["name"]) in published
+        ]
+        databases = sorted({m["database"] for m in models})
+        for database in databases:
+            con.execute(f"attach ':memory:' as {_ident(database)}")
+        for schema in sorted({(m["database"], m["schema"]) for m in models}):
+            con.execute(f"create schema if not exists {_ident(schema[0])}.{_ident(schema[1])}")
+        for m in models:
+            table = m.get("alias") or m["name"]
+            con.execute(
+                f"create view {_ident(m['database'])}.{_ident(m['schema'])}.{_ident(table)} as"
+                f" select * from published.main.{_ident(table)}"
+            )
+        return [_run_one(con, node) for node in analyses]
+    finally:
+        con.close()
+
+
+def _run_one(con: duckdb.DuckDBPyConnection, node: dict) -> AnalysisResult:
+    sql = str(node.get("compiled_code") or "")
+    compiled_path = node.get("compiled_path")
+    if not sql and compiled_path and Path(compiled_path).exists():
+        sql = Path(compiled_path).read_text()
+    base = {
+        "name": node["name"],
+        "path": node.get("original_file_path", ""),
+        "description": _description(node),
+        "sql": sql,
+    }
+    if not sql:
+        return AnalysisResult(
+            **base, columns=[], rows=[], total_rows=0, error="not compiled: run `lifecycle docs`"
+        )
+    try:
+        relation = con.sql(sql)
+        columns = list(relation.columns)
+        rows = relation.fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        return AnalysisResult(
+            **base,
+            columns=[],
+            rows=[],
+            total_rows=0,
+            error=f"{message} (analyses run against the published marts only)",
+        )
+    return AnalysisResult(**base, columns=columns, rows=rows[:MAX_ROWS], total_rows=len(rows))
+
+
+def render(results: list[AnalysisResult]) -> str:
+    if not results:
+        body = "<p>No analyses (add <code>analyses/*.sql</code>; <code>lifecycle docs</code> runs them).</p>"
+        return page("analyses.html", "Analyses", body)
+    toc = "".join(f'<li><a href="#{escape(r.name)}">{escape(r.name)}</a></li>' for r in results)
+    sections = []
+    for r in results:
+        if r.error:
+            result = error(f"{r.path}: {r.error}")
+        else:
+            shown = f"{r.total_rows:,} row(s)" + (
+                f", the first {MAX_ROWS} shown" if r.total_rows > MAX_ROWS else ""
+            )
+            result = f"<p class=muted>{shown}</p>" + table(r.columns, r.rows)
+        sections.append(
+            f"""<section id="{escape(r.name)}">
+<h2>{escape(r.name)}</h2>
+<p>{escape(r.description)} <span class="muted">({escape(r.path)})</span></p>
+{result}
+<details><summary>compiled SQL</summary><pre>{escape(r.sql)}</pre></details>
+</section>"""
+        )
+    body = f"""
+<p>The dbt analyses under <code>analyses/</code>, compiled by dbt and run read-only against the published
+<code>analytics.duckdb</code> when the site was built: the same numbers an analyst would get.</p>
+<ul>{toc}</ul>
+{"".join(sections)}
+"""
+    return page("analyses.html", "Analyses", body)

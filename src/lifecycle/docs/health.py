@@ -1,0 +1,190 @@
+"""The pipeline health page: rows landed per day and source, freshness and ingestion lag, ingest batches,
+and test results over runs, read from the warehouse's ``raw`` and ``audit`` schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from html import escape
+
+import duckdb
+
+from lifecycle.docs import quality
+from lifecycle.docs.charts import stacked_bars
+from lifecycle.docs.layout import page, table
+
+#: Each source's raw tables and the column that says when a row happened at the source.
+SOURCE_TIME_COLUMNS = {"app": "_changed_at", "events": "event_time", "ads": "date"}
+SOURCE_TABLES = {"app": "app_%", "events": "events_clickstream", "ads": "ads_spend"}
+
+
+@dataclass
+class Health:
+    as_of: dt.datetime
+    #: (source, day, rows)
+    rows_per_day: list[tuple[str, dt.date, int]] = field(default_factory=list)
+    #: source -> (latest source time, latest _ingested_at, median lag in seconds, rows)
+    freshness: dict[str, tuple[dt.datetime | None, dt.datetime | None, float | None, int]] = field(
+        default_factory=dict
+    )
+    #: newest ingest batches: source, batch_id, started_at, seconds, read, loaded, quarantined, status, error
+    batches: list[tuple] = field(default_factory=list)
+    #: (day, source, loaded, quarantined) from the ingest log
+    ingest_per_day: list[tuple[dt.date, str, int, int]] = field(default_factory=list)
+    quality: list[quality.Result] = field(default_factory=list)
+
+
+def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    column = SOURCE_TIME_COLUMNS[source]
+    rows = con.execute(
+        "select distinct t.table_name from duckdb_tables() as t join duckdb_columns() as c"
+        " on t.database_oid = c.database_oid and t.schema_name = c.schema_name"
+        " and t.table_name = c.table_name"
+        " where t.schema_name = 'raw' and t.table_name like ? and c.column_name = ?"
+        " order by t.table_name",
+        [SOURCE_TABLES[source], column],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    (count,) = con.execute(  # type: ignore[misc]
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
+    ).fetchone()
+    return bool(count)
+
+
+def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
+    health = Health(as_of=as_of, quality=quality.read_results(con))
+    for source, column in SOURCE_TIME_COLUMNS.items():
+        tables = _raw_tables(con, source)
+        if not tables:
+            continue
+        rows = " union all ".join(
+            f'select cast("{column}" as timestamp) as source_at, _ingested_at from raw."{t}"' for t in tables
+        )
+        health.rows_per_day += [
+            (source, day, n)
+            for day, n in con.execute(
+                f"select cast(source_at as date) as day, count(*) from ({rows})"
+                " where source_at is not null group by day order by day"
+            ).fetchall()
+        ]
+        latest, ingested, lag, count = con.execute(  # type: ignore[misc]
+            f"select max(source_at), max(_ingested_at),"
+            f" median(epoch(_ingested_at) - epoch(source_at)), count(*) from ({rows})"
+        ).fetchone()
+        health.freshness[source] = (latest, ingested, lag, count)
+    if _has_table(con, "raw", "_ingest_log"):
+        health.batches = con.execute(
+            "select source, batch_id, started_at, epoch(finished_at) - epoch(started_at), rows_read,"
+            " rows_loaded, rows_quarantined, status, error"
+            " from raw._ingest_log order by started_at desc limit 30"
+        ).fetchall()
+        health.ingest_per_day = con.execute(
+            "select cast(started_at as date) as day, source, sum(rows_loaded), sum(rows_quarantined)"
+            " from raw._ingest_log group by all order by day, source"
+        ).fetchall()
+    return health
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 0:
+        return "-" + _duration(-seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+#: How many days up to the as-of date the rows-per-day chart shows.
+CHART_DAYS = 30
+
+
+def render(health: Health) -> str:
+    last = health.as_of.date()
+    first = min([day for _, day, _ in health.rows_per_day] + [last])
+    first = max(first, last - dt.timedelta(days=CHART_DAYS - 1))
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    per_source: dict[str, dict[dt.date, int]] = defaultdict(dict)
+    for source, day, n in health.rows_per_day:
+        per_source[source][day] = n
+    earlier = sum(n for _, day, n in health.rows_per_day if day < first)
+    later = sum(n for _, day, n in health.rows_per_day if day > last)
+    rows_chart = stacked_bars(
+        f"Rows landed in raw per day, by when they happened at the source (last {len(days)} days)",
+        [d.isoformat() for d in days],
+        {s: [per_source[s].get(d, 0) for d in days] for s in per_source},
+    )
+    outside = (
+        f"<p class=muted>Not shown: {earlier:,} row(s) from before {first}"
+        f" and {later:,} dated after the as-of day.</p>"
+        if earlier or later
+        else ""
+    )
+    ingest_days = sorted({d for d, *_ in health.ingest_per_day})
+    loaded: dict[tuple[dt.date, str], tuple[int, int]] = {
+        (d, s): (int(lo or 0), int(q or 0)) for d, s, lo, q in health.ingest_per_day
+    }
+    sources = sorted({s for _, s, *_ in health.ingest_per_day})
+    series = {f"{s} loaded": [loaded.get((d, s), (0, 0))[0] for d in ingest_days] for s in sources}
+    series |= {f"{s} quarantined": [loaded.get((d, s), (0, 0))[1] for d in ingest_days] for s in sources}
+    ingest_chart = stacked_bars(
+        "Rows loaded and quarantined per ingest day (raw._ingest_log)",
+        [d.isoformat() for d in ingest_days],
+        {k: v for k, v in series.items() if any(v)},
+    )
+    freshness_rows = [
+        (
+            source,
+            latest,
+            _duration((health.as_of - latest).total_seconds()) if latest else "—",
+            ingested,
+            _duration(lag),
+            count,
+        )
+        for source, (latest, ingested, lag, count) in health.freshness.items()
+    ]
+    batch_rows = [
+        (s, b, started, round(secs or 0, 2), read, loaded_, quarantined, status, err)
+        for s, b, started, secs, read, loaded_, quarantined, status, err in health.batches
+    ]
+    failed = sum(1 for b in health.batches if b[7] != "success")
+    body = f"""
+<p>Where the data comes from and how current it is. Freshness is measured against the run's as-of time,
+<code>{escape(health.as_of.isoformat(sep=" ", timespec="seconds"))}</code> UTC. Ingestion lag is the median
+time between a row happening at the source and it landing in <code>raw</code> (<code>_ingested_at</code>,
+the wall clock): for a simulated world replayed with <code>--as-of</code> it is the gap between simulated
+and real time, not a delay of the pipeline.</p>
+<h2>Rows per day</h2>
+{rows_chart}
+{outside}
+<h2>Freshness and ingestion lag</h2>
+{
+        table(
+            ["source", "latest row at source", "behind as-of", "last ingested at", "median lag", "rows"],
+            freshness_rows,
+        )
+        if freshness_rows
+        else "<p>Nothing ingested yet.</p>"
+    }
+<h2>Ingest batches</h2>
+{ingest_chart}
+<p>{len(health.batches)} most recent batch(es), {failed} not successful.</p>
+{
+        table(
+            ["source", "batch", "started", "seconds", "read", "loaded", "quarantined", "status", "error"],
+            batch_rows,
+        )
+    }
+<h2>Test results over runs</h2>
+{quality.history_chart(health.quality)}
+<p>Details per run and expectation: <a href="quality.html">quality report</a>.</p>
+"""
+    return page("health.html", "Pipeline health", body)

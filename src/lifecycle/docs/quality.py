@@ -1,0 +1,131 @@
+"""The quality report page: Great Expectations results from ``audit.quality_results``, latest run and history.
+
+An expectation that failed is *warned* when its severity is ``warning`` (reported) and *failed* otherwise
+(``critical``: it blocks publication).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from html import escape
+
+import duckdb
+
+from lifecycle.docs.charts import STATUS_COLOURS, stacked_bars
+from lifecycle.docs.layout import page, table
+
+STATUSES = ("passed", "warned", "failed")
+
+
+@dataclass(frozen=True)
+class Result:
+    run_id: str
+    checked_at: object
+    suite: str
+    layer: str
+    dimension: str
+    severity: str
+    expectation: str
+    success: bool
+    observed: str | None
+
+    @property
+    def status(self) -> str:
+        if self.success:
+            return "passed"
+        return "warned" if self.severity == "warning" else "failed"
+
+
+def read_results(con: duckdb.DuckDBPyConnection) -> list[Result]:
+    """Every recorded result, oldest run first; empty when validate has never recorded any."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'quality_results'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = con.execute(
+        "select run_id, checked_at, suite, layer, dimension, severity, expectation, success, observed"
+        " from audit.quality_results order by checked_at, suite, expectation"
+    ).fetchall()
+    return [Result(*row) for row in rows]
+
+
+def _counts(results: list[Result]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for r in results:
+        counts[r.status] += 1
+    return counts
+
+
+def runs_in_order(results: list[Result]) -> list[tuple[str, list[Result]]]:
+    by_run: dict[str, list[Result]] = defaultdict(list)
+    for r in results:
+        by_run[r.run_id].append(r)
+    return sorted(by_run.items(), key=lambda item: min(str(r.checked_at) for r in item[1]))
+
+
+def history_chart(results: list[Result]) -> str:
+    runs = runs_in_order(results)[-30:]
+    counts = [_counts(rs) for _, rs in runs]
+    return stacked_bars(
+        "Expectations per run (last 30 runs)",
+        [str(min(r.checked_at for r in rs))[:16] for _, rs in runs],  # type: ignore[type-var]
+        {s: [c[s] for c in counts] for s in STATUSES},
+        colours=STATUS_COLOURS,
+        unit="expectations",
+    )
+
+
+def _status(status: str) -> str:
+    return f'<span class="{ {"passed": "pass", "warned": "warn", "failed": "fail"}[status] }">{status}</span>'
+
+
+def render(results: list[Result]) -> str:
+    if not results:
+        return page(
+            "quality.html",
+            "Quality report",
+            "<p>No quality results yet: <code>lifecycle validate</code> records them in"
+            " <code>audit.quality_results</code>.</p>",
+        )
+    runs = runs_in_order(results)
+    run_id, latest = runs[-1]
+    totals = _counts(latest)
+    grouped: dict[tuple[str, str], list[Result]] = defaultdict(list)
+    for r in latest:
+        grouped[(r.layer, r.dimension)].append(r)
+    by_dimension = [
+        (layer, dimension, *(_counts(rs)[s] for s in STATUSES))
+        for (layer, dimension), rs in sorted(grouped.items())
+    ]
+    problems = [r for r in latest if r.status != "passed"]
+    problem_rows = [
+        (_status(r.status), escape(r.suite), escape(r.expectation), escape(r.observed or ""))
+        for r in sorted(problems, key=lambda r: (r.status != "failed", r.suite))
+    ]
+    history = [
+        (rid, str(min(r.checked_at for r in rs))[:19], *_counts(rs).values())  # type: ignore[type-var]
+        for rid, rs in reversed(runs)
+    ]
+    problems_table = (
+        table(["status", "suite", "expectation", "observed"], problem_rows, raw=True)
+        if problems
+        else "<p>None.</p>"
+    )
+    body = f"""
+<p>Great Expectations checkpoints, as recorded by <code>lifecycle validate</code>. <b>Failed</b> means a
+critical expectation failed (publication is blocked); <b>warned</b> means a warning-level one failed
+(reported only). Details of each validation are in the <a href="gx/index.html">Data Docs</a>.</p>
+<h2>Latest run: <code>{escape(run_id)}</code></h2>
+<p><span class="pass">{totals["passed"]} passed</span> · <span class="warn">{totals["warned"]} warned</span>
+· <span class="fail">{totals["failed"]} failed</span></p>
+<h3>By layer and dimension</h3>
+{table(["layer", "dimension", "passed", "warned", "failed"], by_dimension)}
+<h3>Warnings and failures</h3>
+{problems_table}
+<h2>History</h2>
+{history_chart(results)}
+{table(["run", "checked at", "passed", "warned", "failed"], history)}
+"""
+    return page("quality.html", "Quality report", body)
