@@ -71,6 +71,8 @@ def test_second_run_is_idempotent(first_run: Settings):
 
 def test_failed_gate_keeps_the_last_publication(first_run: Settings):
     before = published(first_run, "_publication")
+    exports = {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")}
+    assert set(exports) == {"crm_segments.csv", "crm_segments.parquet"}
     app = sqlite3.connect(first_run.sources_dir / "app.sqlite")
     # A bad change from the application (its constraints bypassed): a status the business does not know.
     app.execute(
@@ -83,5 +85,6 @@ def test_failed_gate_keeps_the_last_publication(first_run: Settings):
     with pytest.raises(GateFailed):
         run(first_run, as_of=AS_OF + dt.timedelta(minutes=40), world=WORLD, progress=lambda _: None)
     assert published(first_run, "_publication") == before
+    assert {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")} == exports
     reports = sorted(Path(first_run.state_dir / "reports").glob("*.md"))
     assert any("FAILED" in r.read_text() for r in reports)
