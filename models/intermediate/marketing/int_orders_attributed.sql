@@ -1,3 +1,7 @@
+-- A table, not the folder's view: several tests and marts read it, and as a view each of them recomputed
+-- the whole window functions (docs/performance.md, "incremental_vs_full").
+{{ config(materialized='table') }}
+
 -- Last-touch attribution: each order goes to the customer's latest human session with a UTM campaign
 -- that started in the 7 days (var('attribution_window_days')) before the order was placed.
 with

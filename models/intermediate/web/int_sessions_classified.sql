@@ -1,3 +1,7 @@
+-- A table, not the folder's view: several tests and marts read it, and as a view each of them recomputed
+-- the whole window functions (docs/performance.md, "incremental_vs_full").
+{{ config(materialized='table') }}
+
 -- One row per session with its bot verdict: a crawler's user agent (seed bot_user_agents)
 -- or bot-like behaviour.
 with
