@@ -15,7 +15,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.ingest.ads import load_ads
 from lifecycle.ingest.app import load_app
 from lifecycle.ingest.events import load_events
-from lifecycle.ingest.landing import Batch, ensure_bookkeeping, transaction
+from lifecycle.ingest.landing import Batch, ensure_bookkeeping, log_failure
 from lifecycle.warehouse import connect
 
 
@@ -73,8 +73,7 @@ def ingest(
                 result.batches, result.errors = load()
             except LifecycleError as exc:
                 result.errors.append(str(exc))
-                with transaction(con):
-                    Batch(name).log(con, "failed", str(exc))
+                log_failure(con, name, str(exc))
             results.append(result)
             progress(result.summary())
     return results

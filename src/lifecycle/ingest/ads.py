@@ -21,7 +21,7 @@ import pandas as pd
 
 from lifecycle.errors import LifecycleError
 from lifecycle.ingest.files import SourceFile, new_files, record_loaded
-from lifecycle.ingest.landing import Batch, ensure_raw_table, transaction, utc_now
+from lifecycle.ingest.landing import Batch, ensure_raw_table, log_failure, transaction, utc_now
 from lifecycle.ingest.schemas import AD_FIELDS
 
 SOURCE = "ads"
@@ -112,8 +112,7 @@ def load_ads(
             rows, rejected = parse_drop(file)
         except LifecycleError as exc:
             errors.append(str(exc))
-            with transaction(con):
-                batch.log(con, "failed", str(exc))
+            log_failure(con, SOURCE, str(exc))
             continue
         with transaction(con):
             if rows:

@@ -27,7 +27,7 @@ from lifecycle.ingest.landing import (
     utc_now,
     write_watermark,
 )
-from lifecycle.ingest.schemas import APP_TABLES
+from lifecycle.ingest.schemas import APP_TABLES, LINEAGE_COLUMNS
 
 SOURCE = "app"
 #: How many change ids below the watermark are re-read each run.
@@ -35,6 +35,7 @@ OVERLAP_CHANGES = 1_000
 #: Changes landed per transaction; bounds memory on a first load of a large history.
 CHUNK_CHANGES = 500_000
 CDC_COLUMNS = {"_change_id": "BIGINT", "_op": "VARCHAR", "_changed_at": "TIMESTAMP"}
+BOOKKEEPING_COLUMNS = set(CDC_COLUMNS) | set(LINEAGE_COLUMNS)
 
 
 def _connect_sqlite(path: Path) -> sqlite3.Connection:
@@ -152,7 +153,7 @@ def _land_table(
         """,
         [utc_now()],
     )
-    extra = [c for c in existing_columns(con, raw_table) if c not in columns and c not in _cdc_and_lineage()]
+    extra = [c for c in existing_columns(con, raw_table) if c not in columns and c not in BOOKKEEPING_COLUMNS]
     select_cols = ", ".join(f'parsed."{c}"' for c in columns)
     extra_cols = "".join(f", json_extract_string(row_json, {sql_literal('$.' + c)})" for c in extra)
     target_cols = ", ".join(
@@ -171,10 +172,6 @@ def _land_table(
     batch.rows_read += read
     batch.rows_loaded += loaded
     batch.rows_quarantined += read - loaded
-
-
-def _cdc_and_lineage() -> set[str]:
-    return {"_change_id", "_op", "_changed_at", "_batch_id", "_ingested_at", "_source_file"}
 
 
 def _apply_drift(

@@ -22,6 +22,7 @@ from lifecycle.ingest.landing import (
     ensure_raw_table,
     existing_columns,
     json_struct_type,
+    log_failure,
     sql_literal,
     transaction,
     type_mismatch_sql,
@@ -71,7 +72,7 @@ def load_events(
             lines = read_lines(file)
         except LifecycleError as exc:
             errors.append(str(exc))
-            _log_failed_file(con, file, str(exc))
+            log_failure(con, SOURCE, str(exc))
             continue
         chunk.append((file, lines))
         size += sum(len(text) for _, _, text in lines)
@@ -81,12 +82,6 @@ def load_events(
     if chunk:
         batches.append(_land(con, chunk))
     return batches, errors
-
-
-def _log_failed_file(con: duckdb.DuckDBPyConnection, file: SourceFile, error: str) -> None:
-    batch = Batch(SOURCE)
-    with transaction(con):
-        batch.log(con, "failed", error)
 
 
 def _land(

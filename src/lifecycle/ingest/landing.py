@@ -93,6 +93,12 @@ class Batch:
         )
 
 
+def log_failure(con: duckdb.DuckDBPyConnection, source: str, error: str) -> None:
+    """Record a load that failed (nothing of it landed) as its own ``raw._ingest_log`` row."""
+    with transaction(con):
+        Batch(source).log(con, "failed", error)
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("begin transaction")

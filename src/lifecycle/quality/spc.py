@@ -38,6 +38,9 @@ def daily_control_query(
             from daily
             where day < date '{checked_day}'
         ),
+        checked as (
+            select coalesce((select value from daily where day = date '{checked_day}'), 0) as observed
+        ),
         limits as (
             select
                 mean,
@@ -48,14 +51,12 @@ def daily_control_query(
         )
         select
             date '{checked_day}' as checked_day,
-            coalesce((select value from daily where day = date '{checked_day}'), 0) as observed,
-            mean,
-            lower_limit,
-            upper_limit
+            checked.observed,
+            limits.mean,
+            limits.lower_limit,
+            limits.upper_limit
         from limits
-        where days >= {min_history}
-            and (
-                coalesce((select value from daily where day = date '{checked_day}'), 0) < lower_limit
-                or coalesce((select value from daily where day = date '{checked_day}'), 0) > upper_limit
-            )
+        cross join checked
+        where limits.days >= {min_history}
+            and (checked.observed < limits.lower_limit or checked.observed > limits.upper_limit)
     """
