@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     add("publish", "Swap the audited marts into analytics.duckdb and export them (run after the gates).")
 
     doc = add("docs", "Build the static docs site under $LIFECYCLE_DATA_DIR/site.")
+    as_of_option(doc)
     doc.add_argument("--serve", action="store_true", help="serve the site on localhost afterwards")
     doc.add_argument("--port", type=int, default=8080)
 
@@ -174,7 +175,7 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
     elif args.command == "docs":
         from lifecycle.docs import build_docs, serve
 
-        print(f"docs site: {build_docs(settings)}")
+        print(f"docs site: {build_docs(settings, as_of=as_of)}")
         if args.serve:
             serve(settings, args.port)
     elif args.command == "run":

@@ -241,3 +241,14 @@ def test_changed_files_are_the_working_tree_against_the_merge_base(tmp_path: Pat
     compared, files = changed_files(tmp_path)
     assert files == ["a.sql", "b.sql"]
     assert compared.startswith("main (")
+
+
+def test_production_as_of_is_read_from_the_artifact_env_or_vars(production: Settings) -> None:
+    from lifecycle.ci.manifest import production_as_of
+
+    # The pipeline hands as-of to dbt through the environment; dbt records it in the artifacts.
+    results = json.loads((production.production_state_dir / "run_results.json").read_text())
+    assert production_as_of(results) == AS_OF.date().isoformat()
+    assert production_as_of({"metadata": {"env": {"LIFECYCLE_AS_OF": "2026-03-04"}}}) == "2026-03-04"
+    assert production_as_of({"args": {"vars": {"as_of": "2026-03-01"}}}) == "2026-03-01"
+    assert production_as_of({"metadata": {"env": {"LIFECYCLE_AS_OF": ""}}, "args": {}}) is None

@@ -99,8 +99,13 @@ def results(run_results: Mapping[str, Any]) -> list[NodeResult]:
 
 
 def production_as_of(run_results: Mapping[str, Any]) -> str | None:
-    """The ``as_of`` var the production build ran with (YYYY-MM-DD), if it set one."""
-    value = ((run_results.get("args") or {}).get("vars") or {}).get("as_of")
+    """The as-of date the production build ran with (YYYY-MM-DD), if it set one.
+
+    ``lifecycle transform`` passes it as an environment variable, which dbt records in the artifact's
+    ``metadata.env``; a hand-run ``dbt build --vars '{as_of: ...}'`` records it under ``args.vars``.
+    """
+    env = (run_results.get("metadata") or {}).get("env") or {}
+    value = env.get("LIFECYCLE_AS_OF") or ((run_results.get("args") or {}).get("vars") or {}).get("as_of")
     return str(value) if value else None
 
 

@@ -220,8 +220,6 @@ def _build(
         str(state.resolve()),
         "--target",
         TARGET,
-        "--vars",
-        f"{{as_of: '{as_of.date().isoformat()}'}}",
         "--project-dir",
         str(settings.project_dir),
         "--profiles-dir",
@@ -231,7 +229,7 @@ def _build(
     results_file.unlink(missing_ok=True)
     pr_settings = dataclasses.replace(settings, dbt_target=TARGET)
     # The production salt: a different one would change every hashed column and show up in the diff.
-    with dbt_environment(pr_settings, salt=pii_salt(settings)):
+    with dbt_environment(pr_settings, salt=pii_salt(settings), as_of=as_of):
         os.environ["DBT_TARGET_PATH"] = str(target_dir)
         os.environ["DBT_LOG_PATH"] = str(folder / "dbt-logs")
         completed = subprocess.run([str(Path(sys.executable).with_name("dbt")), *args], check=False)

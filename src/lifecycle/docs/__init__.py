@@ -41,7 +41,7 @@ def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
     site = settings.site_dir
     site.mkdir(parents=True, exist_ok=True)
     # Also compiles the analyses (into the manifest and compiled/), which the analyses page runs.
-    failures = run_dbt(settings, ["docs", "generate", "--static"], salt=REDACTED_SALT)
+    failures = run_dbt(settings, ["docs", "generate", "--static"], salt=REDACTED_SALT, as_of=as_of)
     if failures:
         raise LifecycleError(f"dbt docs generate failed: {failures[0].message}")
     target = settings.dbt_target_dir

@@ -42,9 +42,20 @@ def pii_salt(settings: Settings) -> str:
 
 
 @contextmanager
-def dbt_environment(settings: Settings, *, salt: str | None = None) -> Iterator[None]:
-    """Point dbt at this data directory and project for the duration of a call."""
+def dbt_environment(
+    settings: Settings, *, salt: str | None = None, as_of: dt.datetime | None = None
+) -> Iterator[None]:
+    """Point dbt at this data directory and project for the duration of a call.
+
+    The run's as-of date travels as an environment variable, not ``--vars``: dbt re-parses the whole
+    project whenever ``--vars`` change, but only the files that read an environment variable when it
+    changes (``macros/as_of_date.sql``). The ``DBT_ENV_CUSTOM_ENV_`` copy is recorded by dbt in every
+    artifact's ``metadata.env``, so the production as-of can be read back from ``run_results.json``.
+    """
+    day = as_of.date().isoformat() if as_of is not None else ""
     values = {
+        "LIFECYCLE_AS_OF": day,
+        "DBT_ENV_CUSTOM_ENV_LIFECYCLE_AS_OF": day,
         "LIFECYCLE_DATA_DIR": str(settings.data_dir),
         "LIFECYCLE_DBT_TARGET": settings.dbt_target,
         "LIFECYCLE_PII_SALT": salt if salt is not None else pii_salt(settings),
@@ -66,7 +77,13 @@ def dbt_environment(settings: Settings, *, salt: str | None = None) -> Iterator[
                 os.environ[key] = old
 
 
-def run_dbt(settings: Settings, args: Sequence[str], *, salt: str | None = None) -> list[NodeFailure]:
+def run_dbt(
+    settings: Settings,
+    args: Sequence[str],
+    *,
+    salt: str | None = None,
+    as_of: dt.datetime | None = None,
+) -> list[NodeFailure]:
     """Run dbt in a child process with the project's paths; return the nodes that errored or failed.
 
     A child process, not ``dbtRunner`` in ours: dbt-duckdb keeps its DuckDB handle open for the life of
@@ -82,7 +99,7 @@ def run_dbt(settings: Settings, args: Sequence[str], *, salt: str | None = None)
         "--profiles-dir",
         str(settings.project_dir),
     ]
-    with dbt_environment(settings, salt=salt):
+    with dbt_environment(settings, salt=salt, as_of=as_of):
         results_file = Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json"
         results_file.unlink(missing_ok=True)
         completed = subprocess.run(full, check=False)
@@ -111,13 +128,11 @@ def transform(
 ) -> None:
     """``dbt build``: seeds, snapshots, models and their tests in DAG order. Error-severity failures raise."""
     args = ["build"]
-    if as_of is not None:
-        args += ["--vars", f"{{as_of: '{as_of.date().isoformat()}'}}"]
     if select:
         args += ["--select", *select]
     if full_refresh:
         args.append("--full-refresh")
-    failures = run_dbt(settings, args)
+    failures = run_dbt(settings, args, as_of=as_of)
     if failures:
         lines = "\n".join(
             f"  - {f.name} ({f.status}): {f.message}{_sample(settings, f.relation)}" for f in failures[:10]
