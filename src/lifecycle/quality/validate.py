@@ -1,9 +1,10 @@
 """``lifecycle validate``: run the expectation suites in ``expectations/`` against the warehouse with GE.
 
-One ephemeral GE context per run: a SQL datasource on the warehouse file (opened read-only, so every metric is
-computed by DuckDB), a table asset and whole-table batch definition per checked table, a validation definition
-per suite, one checkpoint per layer, and Data Docs built into ``<site_dir>/gx``. Suites are code, rebuilt each
-run, so the context keeps nothing between runs; the run's history goes to ``audit.quality_results``.
+One ephemeral GE context per run: a SQL datasource on the warehouse file (opened read-only, so every metric
+is computed by DuckDB), per checked table a table asset, a whole-table batch definition and one validation
+definition (its dimensions' suites merged into one), one checkpoint per layer, and Data Docs built into
+``<site_dir>/gx``. Suites are code, rebuilt each run, so the context keeps nothing between runs; the run's
+history goes to ``audit.quality_results``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ DATASOURCE = "warehouse"
 DOCS_SITE = "lifecycle"
 MISSING_TABLE = "skipped: table missing"
 _MAX_OBSERVED = 240
+#: BASIC: success, unexpected count and up to 20 unexpected values per expectation, all the report shows.
+#: SUMMARY would add a value-count query per expectation (≈ 15 % of the checkpoints' time) for Data Docs.
+RESULT_FORMAT = "BASIC"
 
 
 def validate(
@@ -89,19 +93,17 @@ def validate(
                         name=f"{layer}.{table.table}", table_name=table.table, schema_name=layer
                     )
                 batch = asset.add_batch_definition_whole_table(name="whole table")
-                for suite in table.suites:
-                    definitions.append(
-                        context.validation_definitions.add(
-                            gx.ValidationDefinition(
-                                name=suite.name, data=batch, suite=context.suites.add(suite)
-                            )
-                        )
+                suite = context.suites.add(_table_suite(table))
+                definitions.append(
+                    context.validation_definitions.add(
+                        gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
                     )
+                )
                 checked.append(table)
             if not definitions:
                 continue
             checkpoint = context.checkpoints.add(
-                gx.Checkpoint(name=layer, validation_definitions=definitions, result_format="SUMMARY")
+                gx.Checkpoint(name=layer, validation_definitions=definitions, result_format=RESULT_FORMAT)
             )
             say(f"checkpoint {layer}: {len(definitions)} suites on {len(checked)} tables")
             result = checkpoint.run(
@@ -116,6 +118,19 @@ def validate(
     context.build_data_docs(site_names=[DOCS_SITE])
     return ValidationReport(
         as_of=as_of, checked_at=checked_at, outcomes=tuple(outcomes), data_docs=docs_dir / "index.html"
+    )
+
+
+def _table_suite(table: TableSuites) -> gx.ExpectationSuite:
+    """One GE suite per table holding every dimension's expectations (their meta keeps the dimension).
+
+    GE's cost is per suite as much as per expectation (column reflection, metric graphs, store lookups):
+    validating a table once instead of once per dimension takes about a fifth off the checkpoints.
+    Outcomes are reported under the declared ``<layer>.<table>.<dimension>`` suite names again.
+    """
+    return gx.ExpectationSuite(
+        name=f"{table.layer}.{table.table}",
+        expectations=[expectation for suite in table.suites for expectation in suite.expectations],
     )
 
 
@@ -173,7 +188,7 @@ def _skipped(table: TableSuites) -> list[ExpectationOutcome]:
 
 
 def _outcomes(suite_results: Any, tables: list[TableSuites]) -> list[ExpectationOutcome]:
-    table_of = {suite.name: table for table in tables for suite in table.suites}
+    table_of = {f"{table.layer}.{table.table}": table for table in tables}
     outcomes = []
     for suite_result in suite_results:
         table = table_of[suite_result.suite_name]
@@ -182,7 +197,8 @@ def _outcomes(suite_results: Any, tables: list[TableSuites]) -> list[Expectation
             error = _exception_message(result.exception_info)
             status: Status = "error" if error else ("passed" if result.success else "failed")
             observed = f"error: {error}" if error else _observed(config.type, result.result or {})
-            outcomes.append(_outcome(table, suite_result.suite_name, config, status, observed))
+            suite = f"{suite_result.suite_name}.{(config.meta or {}).get('dimension', '')}"
+            outcomes.append(_outcome(table, suite, config, status, observed))
     return outcomes
 
 
