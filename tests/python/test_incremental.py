@@ -49,6 +49,8 @@ def test_one_more_day_is_incremental_and_equals_a_full_rebuild(tmp_path: Path):
     # The run processed the lookback window only: fewer rows than the table holds, more than zero.
     processed = rows_processed(settings, "fct_order_items", "marts/core")
     assert 0 < processed < len(incremental["fct_order_items"])
+    # Staged events are appended once: with every landed event already staged, another build adds none.
+    assert rows_processed(settings, "stg_events__clickstream", "staging/events") == 0
     assert len(incremental["fct_order_items"]) > len(before)
 
     transform(settings, as_of=as_of, full_refresh=True)

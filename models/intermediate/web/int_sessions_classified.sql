@@ -1,17 +1,43 @@
--- A table, not the folder's view: several tests and marts read it, and as a view each of them recomputed
--- the whole window functions (docs/performance.md, "incremental_vs_full").
-{{ config(materialized='table') }}
+{#- Incremental, like int_sessions_stitched whose rows it classifies: the unit of work is one visitor.
+    Every anonymous_id whose sessions were rebuilt since the last build (less var('lookback_days')) has
+    all its rows replaced (delete+insert on anonymous_id), so sessions that a late event merged away
+    disappear here too. A table either way: several tests and marts read it (as a view each of them
+    recomputed it, docs/performance.md). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='anonymous_id',
+        on_schema_change='append_new_columns',
+    )
+}}
 
 -- One row per session with its bot verdict: a crawler's user agent (seed bot_user_agents)
 -- or bot-like behaviour.
 with
 
-sessions as (
+all_sessions as (
     select * from {{ ref('int_sessions_stitched') }}
 ),
 
 bot_user_agents as (
     select * from {{ ref('bot_user_agents') }}
+),
+
+sessions as (
+    select *
+    from all_sessions
+    {% if is_incremental() %}
+        where anonymous_id in (
+            select changed.anonymous_id
+            from all_sessions as changed
+            where
+                changed.last_ingested_at > (
+                    select {{ dbt.dateadd('day', -var('lookback_days'), 'max(built.last_ingested_at)') }}
+                    from {{ this }} as built
+                )
+        )
+    {% endif %}
 ),
 
 declared_bots as (
@@ -41,6 +67,7 @@ behaviour as (
 final as (
     select
         sessions.session_id,
+        sessions.anonymous_id,
         declared_bots.session_id is not null as is_declared_bot,
         coalesce(behaviour.is_bot_behaviour, false) as is_bot_behaviour,
         declared_bots.session_id is not null
@@ -49,7 +76,8 @@ final as (
             when declared_bots.session_id is not null then 'user_agent'
             when behaviour.is_bot_behaviour then 'behaviour'
         end as bot_rule,
-        declared_bots.bot_name
+        declared_bots.bot_name,
+        sessions.last_ingested_at
     from sessions
     left join declared_bots
         on sessions.session_id = declared_bots.session_id
