@@ -8,9 +8,16 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
-        on_schema_change='append_new_columns',
+        on_schema_change='fail',
     )
 }}
+
+{#- A table built before this model was incremental lacks anonymous_id and last_ingested_at, and its old
+    rows would survive a delete+insert: select everything so that dbt's schema check (on_schema_change
+    'fail') stops the build with "run with --full-refresh" instead of a binder error. -#}
+{%- set incremental = is_incremental() and 'last_ingested_at' in (
+    adapter.get_columns_in_relation(this) | map(attribute='name') | list
+) %}
 
 -- One row per session with its bot verdict: a crawler's user agent (seed bot_user_agents)
 -- or bot-like behaviour.
@@ -27,7 +34,7 @@ bot_user_agents as (
 sessions as (
     select *
     from all_sessions
-    {% if is_incremental() %}
+    {% if incremental %}
         where anonymous_id in (
             select changed.anonymous_id
             from all_sessions as changed

@@ -113,9 +113,9 @@ def run_dbt(
         if node.get("status") in {"error", "fail", "runtime error"}:
             # unique_id: <type>.<project>.<name>[.<hash>]; tests carry a hash suffix, models do not.
             name = node.get("unique_id", "?").split(".")[2]
-            failures.append(
-                NodeFailure(name, node["status"], str(node.get("message") or ""), node.get("relation_name"))
-            )
+            # A failing test's relation holds its failing rows; an erroring model's is the model itself.
+            stored = node.get("relation_name") if node["status"] == "fail" else None
+            failures.append(NodeFailure(name, node["status"], str(node.get("message") or ""), stored))
     return failures
 
 
