@@ -24,7 +24,7 @@ product_sales as (
 select
     product_sales.product_id,
     products.product_name,
-    products.category_id,
+    products.category_name,
     products.is_active,
     product_sales.order_count,
     product_sales.units_sold,

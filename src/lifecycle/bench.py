@@ -48,7 +48,7 @@ TARGETS: dict[str, tuple[str, float]] = {
 RATIO_MEANING = {
     "ingest_vs_native": "our events ingestion rows/s ÷ DuckDB read_json of the same files into a table",
     "dbt_vs_raw_sql": "`dbt build --full-refresh` wall time ÷ the same compiled SQL run directly in DuckDB",
-    "incremental_vs_full": "one more day (generate + ingest + dbt build) ÷ `dbt build --full-refresh`",
+    "incremental_vs_full": "`dbt build` of one more day (incremental) ÷ `dbt build --full-refresh`",
     "ge_vs_sql": "GE checkpoints (validate, without Data Docs) ÷ the same checks as plain SQL queries",
     "scaling_exponent": "log-log slope of total stage wall time against scale",
     "scaling_exponent_cpu": "the same slope on CPU seconds (stages and their children): robust to a busy box",
@@ -660,12 +660,13 @@ def bench_scale(root: Path, scale: float, days: int) -> dict[str, Any]:
     ingest = by_name["ingest"].report
     ours = _ratio(ingest.get("events_rows"), ingest.get("events_seconds"))
     theirs = _ratio(native.report.get("rows"), native.report.get("call_seconds"))
-    incremental_seconds = sum(s.seconds for s in incremental)
     validate = by_name["validate"].report
     ratios = {
         "ingest_vs_native": _ratio(ours, theirs),
         "dbt_vs_raw_sql": _ratio(full.seconds, replay.report.get("call_seconds")),
-        "incremental_vs_full": _ratio(incremental_seconds, full.seconds),
+        # The day's dbt build against the full rebuild: generating the day simulates the sources (not
+        # platform work) and ingestion is incremental by construction (its own ratio is in the details).
+        "incremental_vs_full": _ratio(incremental[-1].seconds, full.seconds),
         "ge_vs_sql": _ratio(validate.get("checks_seconds"), ge_sql.report.get("call_seconds")),
     }
     details = {
@@ -689,7 +690,7 @@ def bench_scale(root: Path, scale: float, days: int) -> dict[str, Any]:
             "nodes": replay.report.get("nodes"),
         },
         "next day": {s.name: s.seconds for s in incremental},
-        "next day dbt build ÷ full refresh": _ratio(incremental[-1].seconds, full.seconds),
+        "next day ingest ÷ ingest of all days": _ratio(incremental[1].seconds, by_name["ingest"].seconds),
         "GE validate": {
             "checkpoints_seconds": validate.get("checks_seconds"),
             "with_data_docs_seconds": validate.get("call_seconds"),

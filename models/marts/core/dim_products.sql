@@ -3,15 +3,22 @@ with
 
 products as (
     select * from {{ ref('stg_app__products') }}
+),
+
+categories as (
+    select * from {{ ref('stg_app__categories') }}
 )
 
 select
-    product_id,
-    category_id,
-    sku,
-    product_name,
-    cast(price as decimal(18, 2)) as current_price,
-    is_active,
-    created_at,
-    updated_at
+    products.product_id,
+    products.category_id,
+    categories.category_name,
+    products.sku,
+    products.product_name,
+    cast(products.price as decimal(18, 2)) as current_price,
+    products.is_active,
+    products.created_at,
+    products.updated_at
 from products
+left join categories
+    on products.category_id = categories.category_id
