@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     as_of_option(tra)
     tra.add_argument("--select", nargs="*", default=[], help="dbt selection (default: everything)")
     tra.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    tra.add_argument(
+        "--unit-tests",
+        action="store_true",
+        help="also run dbt unit tests (CI does; production runs skip them: their inputs are fixed)",
+    )
 
     val = add("validate", "Run the Great Expectations checkpoints; exits 2 when a critical check fails.")
     as_of_option(val)
@@ -158,7 +163,13 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
     elif args.command == "transform":
         from lifecycle.transform import transform
 
-        transform(settings, as_of=as_of, select=args.select, full_refresh=args.full_refresh)
+        transform(
+            settings,
+            as_of=as_of,
+            select=args.select,
+            full_refresh=args.full_refresh,
+            unit_tests=args.unit_tests,
+        )
     elif args.command == "validate":
         from lifecycle.errors import GateFailed
         from lifecycle.quality.validate import validate

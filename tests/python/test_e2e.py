@@ -1,6 +1,7 @@
 """End to end: the real pipeline at the smallest scale, in a temporary data directory.
 
-This is where dbt's tests (every model's, run by `dbt build`) and the GE checkpoints run in `make test`.
+This is where dbt's tests (every model's, run by `dbt build`), its unit tests and the GE checkpoints run in
+`make test`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
 from lifecycle.pipeline import DemoWorld, run
+from lifecycle.transform import run_dbt
 
 WORLD = DemoWorld(seed=7, scale=0.01, days=4)
 AS_OF = dt.datetime(2026, 3, 4, 22, 0)  # later runs stay on the same day: no new world day
@@ -42,6 +44,22 @@ def test_run_publishes_marts_and_builds_the_site(first_run: Settings):
     assert "<redacted>" not in (first_run.state_dir / "pii_salt").read_text()
     salt = (first_run.state_dir / "pii_salt").read_text()
     assert salt not in (first_run.site_dir / "dbt" / "index.html").read_text()
+
+
+def test_dbt_unit_tests_pass(first_run: Settings):
+    """Production runs skip dbt unit tests (fixed inputs); CI runs every one of them here."""
+    manifest = json.loads((first_run.dbt_target_dir / "manifest.json").read_text())
+    defined = set(manifest["unit_tests"])
+    assert len(defined) >= 10
+    results = first_run.dbt_target_dir / "run_results.json"
+    ran_in_pipeline = {r["unique_id"] for r in json.loads(results.read_text())["results"]}
+    assert not defined & ran_in_pipeline
+
+    # `dbt build --select test_type:unit` selects nothing in dbt 1.11; `dbt test` runs them.
+    assert run_dbt(first_run, ["test", "--select", "test_type:unit"], as_of=AS_OF) == []
+
+    ran = {r["unique_id"]: r["status"] for r in json.loads(results.read_text())["results"]}
+    assert ran == dict.fromkeys(defined, "pass")
 
 
 def test_revenue_mart_reproduces_the_ground_truth(first_run: Settings):

@@ -125,9 +125,16 @@ def transform(
     as_of: dt.datetime | None = None,
     select: Sequence[str] = (),
     full_refresh: bool = False,
+    unit_tests: bool = False,
 ) -> None:
-    """``dbt build``: seeds, snapshots, models and their tests in DAG order. Error-severity failures raise."""
+    """``dbt build``: seeds, snapshots, models and their tests in DAG order. Error-severity failures raise.
+
+    dbt unit tests check the SQL against fixed inputs, so they belong to CI and pull-request checks
+    (``make test``, ``make ci-pr``), not to every production run: ``unit_tests=True`` includes them.
+    """
     args = ["build"]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if select:
         args += ["--select", *select]
     if full_refresh:
