@@ -31,7 +31,8 @@ def rows_processed(settings: Settings, model: str, folder: str) -> int:
     """Rows the model's compiled incremental select produces now: what an incremental run processes."""
     compiled = settings.dbt_target_dir / "compiled" / "lifecycle" / "models" / folder / f"{model}.sql"
     sql = compiled.read_text()
-    assert "interval" in sql.lower(), "expected the incremental branch (lookback window) to be compiled"
+    # The incremental branch: a business-time lookback window, or landed_since_last_build's subquery.
+    assert "interval" in sql.lower() or "as built" in sql, "expected the incremental branch to be compiled"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(f"select count(*) from ({sql}) as processed").fetchone()[0]
 

@@ -1,5 +1,5 @@
 {#- Incremental, like int_sessions_stitched whose rows it classifies: the unit of work is one visitor.
-    Every anonymous_id whose sessions were rebuilt since the last build (less var('lookback_days')) has
+    Every anonymous_id whose sessions were rebuilt since the last build (landed_since_last_build) has
     all its rows replaced (delete+insert on anonymous_id), so sessions that a late event merged away
     disappear here too. A table either way: several tests and marts read it (as a view each of them
     recomputed it, docs/performance.md). -#}
@@ -38,11 +38,7 @@ sessions as (
         where anonymous_id in (
             select changed.anonymous_id
             from all_sessions as changed
-            where
-                changed.last_ingested_at > (
-                    select {{ dbt.dateadd('day', -var('lookback_days'), 'max(built.last_ingested_at)') }}
-                    from {{ this }} as built
-                )
+            where {{ landed_since_last_build('changed.last_ingested_at', 'last_ingested_at') }}
         )
     {% endif %}
 ),

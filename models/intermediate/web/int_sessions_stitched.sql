@@ -1,6 +1,6 @@
 {#- Incremental, not the folder's view: sessionising every event on every run grows with history.
     The unit of work is one visitor (anonymous_id): each visitor with an event landed since the last
-    build (less var('lookback_days') of safety) is re-sessionised from their whole history and
+    build (landed_since_last_build) is re-sessionised from their whole history and
     replaces all their rows (delete+insert on anonymous_id). So a late event can extend, split or
     bridge sessions and re-stitch earlier ones, and nothing depends on how late it arrived. -#}
 {{
@@ -22,11 +22,7 @@ events as (
     changed_visitors as (
         select distinct events.anonymous_id
         from events
-        where
-            events.ingested_at > (
-                select {{ dbt.dateadd('day', -var('lookback_days'), 'max(last_ingested_at)') }}
-                from {{ this }}
-            )
+        where {{ landed_since_last_build('events.ingested_at', 'last_ingested_at') }}
     ),
 {% endif %}
 

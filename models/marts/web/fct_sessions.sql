@@ -1,6 +1,7 @@
 {#- Incremental, not the folder's table: sessions are the largest fact. Like int_sessions_stitched, the
-    unit of work is one visitor: every anonymous_id whose sessions changed since the last build (less
-    var('lookback_days')) has all its rows replaced, so late events and re-stitching reach old sessions. -#}
+    unit of work is one visitor: every anonymous_id whose sessions changed since the last build
+    (landed_since_last_build) has all its rows replaced, so late events and re-stitching reach old
+    sessions. -#}
 {{
     config(
         materialized='incremental',
@@ -24,11 +25,7 @@ classified as (
 changed_visitors as (
     select distinct sessions.anonymous_id
     from sessions
-    where
-        sessions.last_ingested_at > (
-            select {{ dbt.dateadd('day', -var('lookback_days'), 'max(last_ingested_at)') }}
-            from {{ this }}
-        )
+    where {{ landed_since_last_build('sessions.last_ingested_at', 'last_ingested_at') }}
 ),
 {% endif %}
 

@@ -1,7 +1,7 @@
 {#- Incremental, not the folder's view: the largest source, and deduplicating every delivery on every
     run grows with history (the intermediate sessions models read it on each build). Each build takes
-    the raw rows landed since the newest one it kept (less var('lookback_days') of safety) and appends
-    the first delivery of each event_id it does not hold yet. Raw is append-only and batches land in
+    the raw rows landed since the newest one it kept (landed_since_last_build) and appends the first
+    delivery of each event_id it does not hold yet. Raw is append-only and batches land in
     time order, so an event's first delivery is always in the first build that sees the event, and a
     re-delivery arriving later is dropped by the anti-join: the result equals a full rebuild. -#}
 {{
@@ -17,11 +17,7 @@ with
 source as (
     select * from {{ source('events', 'clickstream') }}
     {% if is_incremental() %}
-        where
-            _ingested_at > (
-                select {{ dbt.dateadd('day', -var('lookback_days'), 'max(ingested_at)') }}
-                from {{ this }}
-            )
+        where {{ landed_since_last_build('_ingested_at', 'ingested_at') }}
     {% endif %}
 ),
 
