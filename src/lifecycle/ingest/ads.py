@@ -134,7 +134,7 @@ def load_ads(
             batch.rows_read = len(rows) + len(rejected)
             batch.rows_loaded = len(rows)
             batch.rows_quarantined = len(rejected)
-            record_loaded(con, SOURCE, file, batch.batch_id)
+            record_loaded(con, SOURCE, [file], batch.batch_id)
             batch.log(con, "success")
         batches.append(batch)
     return batches, errors

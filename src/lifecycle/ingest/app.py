@@ -20,10 +20,12 @@ from lifecycle.ingest.landing import (
     ensure_raw_table,
     existing_columns,
     json_struct_type,
+    json_types_sql,
     read_watermark,
     sql_literal,
     transaction,
     type_mismatch_sql,
+    typed_fields,
     utc_now,
     write_watermark,
 )
@@ -33,7 +35,7 @@ SOURCE = "app"
 #: How many change ids below the watermark are re-read each run.
 OVERLAP_CHANGES = 1_000
 #: Changes landed per transaction; bounds memory on a first load of a large history.
-CHUNK_CHANGES = 500_000
+CHUNK_CHANGES = 200_000
 CDC_COLUMNS = {"_change_id": "BIGINT", "_op": "VARCHAR", "_changed_at": "TIMESTAMP"}
 BOOKKEEPING_COLUMNS = set(CDC_COLUMNS) | set(LINEAGE_COLUMNS)
 
@@ -127,17 +129,23 @@ def _land_table(
     if read == 0:
         return
     _apply_drift(con, raw_table, columns, batch, source_file)
+    # One parse for the values (json_transform), one for the JSON types of the typed fields.
+    checked = typed_fields(columns)
+    mismatch = type_mismatch_sql("types", "parsed", checked)
     con.execute(
         f"""
         create or replace temp table _parsed as
-        select
-            change_id, op, changed_at, row_json,
-            json_transform(row_json, {sql_literal(json_struct_type(columns))}) as parsed
-        from _fresh
-        where json_valid(row_json)
+        select change_id, op, changed_at, row_json, parsed, {mismatch} as mismatch
+        from (
+            select
+                change_id, op, changed_at, row_json,
+                json_transform(row_json, {sql_literal(json_struct_type(columns))}) as parsed,
+                {json_types_sql("row_json", checked)} as types
+            from _fresh
+            where json_valid(row_json)
+        )
         """
     )
-    mismatch = type_mismatch_sql("row_json", "parsed", columns)
     con.execute(
         f"""
         insert into raw._quarantine
@@ -147,8 +155,8 @@ def _land_table(
             select change_id, row_json, 'invalid JSON in change_log.row_json' as reason
             from _fresh where not json_valid(row_json)
             union all
-            select change_id, row_json, 'field ' || ({mismatch}) || ' does not parse as its declared type'
-            from _parsed where ({mismatch}) is not null
+            select change_id, row_json, 'field ' || mismatch || ' does not parse as its declared type'
+            from _parsed where mismatch is not null
         )
         """,
         [utc_now()],
@@ -165,7 +173,7 @@ def _land_table(
         select change_id, op, cast(changed_at as timestamp), {select_cols}{extra_cols},
             ?, ?, ?
         from _parsed
-        where ({mismatch}) is null
+        where mismatch is null
         """,
         [batch.batch_id, utc_now(), source_file],
     ).fetchone()[0]  # type: ignore[index]

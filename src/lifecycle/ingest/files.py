@@ -68,8 +68,22 @@ def new_files(
     return found
 
 
-def record_loaded(con: duckdb.DuckDBPyConnection, source: str, file: SourceFile, batch_id: str) -> None:
+def record_loaded(
+    con: duckdb.DuckDBPyConnection, source: str, files: list[SourceFile], batch_id: str
+) -> None:
+    """Enter a batch's files into the manifest: one statement for the batch, not one per file."""
+    if not files:
+        return
     con.execute(
-        "insert or replace into raw._manifest values (?, ?, ?, ?, ?, now())",
-        [source, file.relative, file.size, file.sha256, batch_id],
+        """
+        insert or replace into raw._manifest
+        select ?, unnest(?::varchar[]), unnest(?::bigint[]), unnest(?::varchar[]), ?, now()
+        """,
+        [
+            source,
+            [f.relative for f in files],
+            [f.size for f in files],
+            [f.sha256 for f in files],
+            batch_id,
+        ],
     )
