@@ -1,7 +1,8 @@
 {#- The incremental filter of the models fed by ingestion time: rows whose `column` (a landing time,
     `_ingested_at` or derived from it) is later than the newest one this model already holds.
-    No safety window: raw is append-only, every batch commits atomically with one clock reading, and a
-    DuckDB file has one writer, so no batch can commit during a build. Everything landed after the
+    No safety window: raw is append-only, every batch commits atomically with a landing time later than
+    any row before it (landing_time in src/lifecycle/ingest/landing.py, even if the clock steps back), and
+    a DuckDB file has one writer, so no batch can commit during a build. Everything landed after the
     previous build is therefore newer than anything it saw; late *events* are new rows with a new landing
     time. (Business-time lookbacks, like fct_order_items', use var('lookback_days') instead.) -#}
 {% macro landed_since_last_build(column, built_column) -%}

@@ -235,3 +235,21 @@ def test_app_text_columns_take_any_json_value(settings, app_db):
     assert query(settings, "select line_number, reason from raw._quarantine") == [
         (3, "field shipping_address_id does not parse as its declared type")
     ]
+
+
+def test_landing_times_only_grow_even_if_the_clock_steps_back(settings):
+    # Incremental staging selects rows landed after the newest it holds: a batch stamped earlier than the
+    # previous one (a clock stepped back) would be skipped, so landing times must keep growing.
+    write_raw(settings.sources_dir, "2026-11-20/10", "a.json.gz", line("e1"))
+    raise_for_errors(ingest(settings))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("update raw.events_clickstream set _ingested_at = timestamp '2999-01-01'")
+    write_raw(settings.sources_dir, "2026-11-20/11", "b.json.gz", line("e2"))
+    raise_for_errors(ingest(settings))
+    assert query(
+        settings,
+        "select event_id, _ingested_at > timestamp '2999-01-01' from raw.events_clickstream order by 1",
+    ) == [
+        ("e1", False),
+        ("e2", True),
+    ]

@@ -27,6 +27,7 @@ from lifecycle.ingest.landing import (
     existing_columns,
     json_struct_type,
     json_types_sql,
+    landing_time,
     log_failure,
     sql_literal,
     transaction,
@@ -238,7 +239,7 @@ def _judge_lines(con: duckdb.DuckDBPyConnection) -> None:
 def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     """Check drift, then land ``_lines``: the judged lines into the quarantine, the others into raw."""
     _check_drift(con, batch)
-    now = utc_now()
+    now = landing_time(con, RAW_TABLE)
     con.execute(
         f"""
         insert into raw._quarantine

@@ -52,6 +52,18 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def landing_time(con: duckdb.DuckDBPyConnection, table: str) -> dt.datetime:
+    """The ``_ingested_at`` of a new batch of ``raw.<table>``: now, but later than any row already there.
+
+    Incremental models select the rows landed after the newest one they hold (macro
+    ``landed_since_last_build``), so landing times must only grow: if the clock stepped back between two
+    runs, a batch stamped earlier than its predecessor would be skipped by them.
+    """
+    (newest,) = con.execute(f"select max(_ingested_at) from raw.{table}").fetchone()  # type: ignore[misc]
+    now = utc_now()
+    return now if newest is None or now > newest else newest + dt.timedelta(microseconds=1)
+
+
 def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(BOOKKEEPING_DDL)
 
