@@ -61,9 +61,9 @@ lock:
 	rm -rf .lock-venv
 
 # Stage timings, peak RSS and the performance ratios at each scale (docs/performance.md); not part of `test`.
-# Writes $(LIFECYCLE_DATA_DIR)/bench/results.{json,md}. Override: make bench BENCH_SCALES="0.1 1" BENCH_DAYS=7
+# Writes $(LIFECYCLE_DATA_DIR)/bench/results.{json,md}. Override: make bench BENCH_SCALES="0.1 1" BENCH_DAYS=7 (quick)
 BENCH_SCALES ?= 1 10
-BENCH_DAYS ?= 7
+BENCH_DAYS ?= 28
 bench: $(STAMP)
 	BENCH_SCALES="$(BENCH_SCALES)" BENCH_DAYS="$(BENCH_DAYS)" $(PY) -m lifecycle.bench
 
