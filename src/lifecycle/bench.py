@@ -662,12 +662,13 @@ def bench_scale(root: Path, scale: float, days: int) -> dict[str, Any]:
     ours = _ratio(ingest.get("events_rows"), ingest.get("events_seconds"))
     theirs = _ratio(native.report.get("rows"), native.report.get("call_seconds"))
     validate = by_name["validate"].report
+    _, ingest_day, transform_day = incremental
     ratios = {
         "ingest_vs_native": _ratio(ours, theirs),
         "dbt_vs_raw_sql": _ratio(full.seconds, replay.report.get("call_seconds")),
         # The day's dbt build against the full rebuild: generating the day simulates the sources (not
         # platform work) and ingestion is incremental by construction (its own ratio is in the details).
-        "incremental_vs_full": _ratio(incremental[-1].seconds, full.seconds),
+        "incremental_vs_full": _ratio(transform_day.seconds, full.seconds),
         "ge_vs_sql": _ratio(validate.get("checks_seconds"), ge_sql.report.get("call_seconds")),
     }
     details = {
@@ -691,7 +692,7 @@ def bench_scale(root: Path, scale: float, days: int) -> dict[str, Any]:
             "nodes": replay.report.get("nodes"),
         },
         "next day": {s.name: s.seconds for s in incremental},
-        "next day ingest ÷ ingest of all days": _ratio(incremental[1].seconds, by_name["ingest"].seconds),
+        "next day ingest ÷ ingest of all days": _ratio(ingest_day.seconds, by_name["ingest"].seconds),
         "GE validate": {
             "checkpoints_seconds": validate.get("checks_seconds"),
             "with_data_docs_seconds": validate.get("call_seconds"),

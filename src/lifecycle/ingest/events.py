@@ -189,7 +189,7 @@ def _judge_lines(con: duckdb.DuckDBPyConnection) -> None:
     missing = " ".join(f"when {absent[name]} then 'missing required field {name}'" for name in EVENT_REQUIRED)
     struct = sql_literal(json_struct_type({name: EVENT_FIELDS[name] for name in typed})) if typed else None
     parsed = f"json_transform(line, {struct})" if struct else "null"
-    declared = _declared_list()
+    declared = "[" + ", ".join(sql_literal(name) for name in names) + "]"
     # JSON functions raise on malformed text, so every one that looks inside a line sits in a CASE branch
     # (evaluated only for the rows its condition selects): json_valid first, then only objects. Not in an
     # AND: DuckDB may evaluate the terms of a conjunction in any order.
@@ -270,15 +270,12 @@ def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """,
         [batch.batch_id, now],
     )
-    (read,) = con.execute("select count(*) from _lines").fetchone()  # type: ignore[misc]
-    (quarantined,) = con.execute("select count(*) from _judged where reason is not null").fetchone()  # type: ignore[misc]
+    read, quarantined = con.execute(
+        "select (select count(*) from _lines), (select count(*) from _judged where reason is not null)"
+    ).fetchone()  # type: ignore[misc]
     batch.rows_read += read
     batch.rows_quarantined += quarantined
     batch.rows_loaded += read - quarantined
-
-
-def _declared_list() -> str:
-    return "[" + ", ".join(sql_literal(name) for name in EVENT_FIELDS) + "]"
 
 
 def _check_drift(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:

@@ -68,6 +68,11 @@ class TableSuites:
     path: Path
     suites: list[ExpectationSuite]
 
+    @property
+    def name(self) -> str:
+        """``<layer>.<table>``: the prefix of its suites' names, and the name of the suite validate runs."""
+        return f"{self.layer}.{self.table}"
+
 
 def load_suites(
     expectations_dir: Path, *, as_of: datetime.datetime, layers: Sequence[str] | None = None

@@ -105,7 +105,8 @@ def validate(
             checkpoint = context.checkpoints.add(
                 gx.Checkpoint(name=layer, validation_definitions=definitions, result_format=RESULT_FORMAT)
             )
-            say(f"checkpoint {layer}: {len(definitions)} suites on {len(checked)} tables")
+            suites = sum(len(table.suites) for table in checked)
+            say(f"checkpoint {layer}: {suites} suites on {len(checked)} tables")
             result = checkpoint.run(
                 run_id=RunIdentifier(run_name=f"as of {as_of:%Y-%m-%d}", run_time=checked_at)
             )
@@ -129,7 +130,7 @@ def _table_suite(table: TableSuites) -> gx.ExpectationSuite:
     Outcomes are reported under the declared ``<layer>.<table>.<dimension>`` suite names again.
     """
     return gx.ExpectationSuite(
-        name=f"{table.layer}.{table.table}",
+        name=table.name,
         expectations=[expectation for suite in table.suites for expectation in suite.expectations],
     )
 
@@ -188,7 +189,7 @@ def _skipped(table: TableSuites) -> list[ExpectationOutcome]:
 
 
 def _outcomes(suite_results: Any, tables: list[TableSuites]) -> list[ExpectationOutcome]:
-    table_of = {f"{table.layer}.{table.table}": table for table in tables}
+    table_of = {table.name: table for table in tables}
     outcomes = []
     for suite_result in suite_results:
         table = table_of[suite_result.suite_name]
