@@ -1,10 +1,10 @@
-{#- The run's "today": the LIFECYCLE_AS_OF environment variable (YYYY-MM-DD, set by `lifecycle transform
-    --as-of` and every other lifecycle command that runs dbt), else var('as_of') if given with --vars, else
-    the current UTC date. Every rule relative to "now" (active customers, freshness) uses this, so replays
-    are deterministic. An environment variable rather than a var: a changed var makes dbt re-parse the
-    whole project, a changed environment variable only the files that read it. -#}
+{#- The run's "today": var('as_of') if given with --vars, else the LIFECYCLE_AS_OF environment variable
+    (YYYY-MM-DD, set by `lifecycle transform --as-of` and every other lifecycle command that runs dbt),
+    else the current UTC date. Every rule relative to "now" (active customers, freshness) uses this, so
+    replays are deterministic. The pipeline sets the environment variable rather than the var: a changed
+    var makes dbt re-parse the whole project, a changed environment variable only the files that read it. -#}
 {% macro as_of_date() -%}
-    {%- set day = var('as_of', none) or env_var('LIFECYCLE_AS_OF', '') -%}
+    {%- set day = var('as_of') or env_var('LIFECYCLE_AS_OF', '') -%}
     {%- if day -%}
         cast('{{ day }}' as date)
     {%- else -%}

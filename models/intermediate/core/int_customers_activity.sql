@@ -1,23 +1,23 @@
--- A table, not the folder's view: its tests and several models read it, and as a view each of them
--- recomputed it from the whole history (docs/performance.md, "incremental_vs_full").
-{{ config(materialized='table') }}
-
--- Order activity per customer, and the one definition of an active customer.
+-- Order activity per customer, and the one definition of an active customer. Every customer an order
+-- names has a row, also one whose orders were all cancelled (then without activity), so dim_customers
+-- finds here every account the orders know, erased ones included.
 with
 
 orders as (
     select * from {{ ref('int_orders_lifecycle') }}
 ),
 
+-- Cancelled orders count in no activity measure.
 activity as (
     select
         customer_id,
-        min(placed_at) as first_order_at,
-        max(placed_at) as last_order_at,
-        count(*) as order_count,
-        sum(gross_revenue - discount_amount) as lifetime_value
+        min(case when not is_cancelled then placed_at end) as first_order_at,
+        max(case when not is_cancelled then placed_at end) as last_order_at,
+        count(case when not is_cancelled then order_id end) as order_count,
+        coalesce(
+            sum(case when not is_cancelled then gross_revenue - discount_amount end), 0
+        ) as lifetime_value
     from orders
-    where not is_cancelled
     group by customer_id
 ),
 
@@ -29,9 +29,12 @@ final as (
         order_count,
         lifetime_value,
         -- Active: ordered within the window ending on the as-of date (doc block is_active).
-        cast(last_order_at as date)
-        > {{ dbt.dateadd('day', -var('active_customer_window_days'), as_of_date()) }}
-        and cast(last_order_at as date) <= {{ as_of_date() }} as is_active
+        coalesce(
+            cast(last_order_at as date)
+            > {{ dbt.dateadd('day', -var('active_customer_window_days'), as_of_date()) }}
+            and cast(last_order_at as date) <= {{ as_of_date() }},
+            false
+        ) as is_active
     from activity
 )
 

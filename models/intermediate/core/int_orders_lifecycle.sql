@@ -1,8 +1,5 @@
--- A table, not the folder's view: its tests and several models read it, and as a view each of them
--- recomputed it from the whole history (docs/performance.md, "incremental_vs_full").
-{{ config(materialized='table') }}
-
--- One row per order: its money totals and the first time it reached each status.
+-- One row per order: its money totals and the first time it reached each status (from staging, which
+-- reads it off the application's change log).
 with
 
 orders as (
@@ -11,10 +8,6 @@ orders as (
 
 order_items as (
     select * from {{ ref('stg_app__order_items') }}
-),
-
-status_changes as (
-    select * from {{ ref('stg_app__order_status_changes') }}
 ),
 
 order_totals as (
@@ -28,18 +21,6 @@ order_totals as (
     group by order_id
 ),
 
-first_reached as (
-    select
-        order_id,
-        min(case when order_status = 'paid' then changed_at end) as paid_at,
-        min(case when order_status = 'shipped' then changed_at end) as shipped_at,
-        min(case when order_status = 'delivered' then changed_at end) as delivered_at,
-        min(case when order_status = 'cancelled' then changed_at end) as cancelled_at,
-        min(case when order_status = 'returned' then changed_at end) as returned_at
-    from status_changes
-    group by order_id
-),
-
 final as (
     select
         orders.order_id,
@@ -47,11 +28,11 @@ final as (
         orders.order_status,
         orders.placed_at,
         cast(orders.placed_at as date) as placed_date,
-        first_reached.paid_at,
-        first_reached.shipped_at,
-        first_reached.delivered_at,
-        first_reached.cancelled_at,
-        first_reached.returned_at,
+        orders.paid_at,
+        orders.shipped_at,
+        orders.delivered_at,
+        orders.cancelled_at,
+        orders.returned_at,
         coalesce(order_totals.item_count, 0) as item_count,
         cast(coalesce(order_totals.unit_count, 0) as bigint) as unit_count,
         cast(coalesce(order_totals.gross_revenue, 0) as decimal(18, 2)) as gross_revenue,
@@ -60,8 +41,6 @@ final as (
     from orders
     left join order_totals
         on orders.order_id = order_totals.order_id
-    left join first_reached
-        on orders.order_id = first_reached.order_id
 )
 
 select * from final

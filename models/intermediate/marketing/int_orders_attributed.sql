@@ -1,9 +1,7 @@
--- A table, not the folder's view: several tests and marts read it, and as a view each of them recomputed
--- the whole window functions (docs/performance.md, "incremental_vs_full").
-{{ config(materialized='table') }}
-
 -- Last-touch attribution: each order goes to the customer's latest human session with a UTM campaign
 -- that started in the 7 days (var('attribution_window_days')) before the order was placed.
+-- Joins int_sessions_stitched to its verdict in int_sessions_classified, which was built from it: an
+-- accepted rejoin, like fct_sessions' (docs/dbt-project.md, "Exceptions").
 with
 
 orders as (
@@ -16,18 +14,6 @@ sessions as (
 
 classified as (
     select * from {{ ref('int_sessions_classified') }}
-),
-
-ad_spend as (
-    select * from {{ ref('stg_ads__spend') }}
-),
-
-campaign_channels as (
-    select
-        campaign_id,
-        max(channel) as channel
-    from ad_spend
-    group by campaign_id
 ),
 
 campaign_touches as (
@@ -77,7 +63,7 @@ touches_in_window as (
         on
             numbered_orders.customer_id = campaign_touches.customer_id
             and numbered_orders.placed_at >= campaign_touches.session_started_at
-            and {{ dbt.dateadd('day', -var('attribution_window_days', 7), 'numbered_orders.placed_at') }}
+            and {{ dbt.dateadd('day', -var('attribution_window_days'), 'numbered_orders.placed_at') }}
             <= campaign_touches.session_started_at
 ),
 
@@ -102,16 +88,10 @@ final as (
         last_touch.session_started_at as attributed_session_started_at,
         last_touch.utm_source,
         last_touch.utm_medium,
-        last_touch.utm_campaign as campaign_id,
-        case
-            when last_touch.session_id is null then 'unattributed'
-            else coalesce(campaign_channels.channel, 'unknown_campaign')
-        end as channel
+        last_touch.utm_campaign as campaign_id
     from numbered_orders
     left join last_touch
         on numbered_orders.order_id = last_touch.order_id
-    left join campaign_channels
-        on last_touch.utm_campaign = campaign_channels.campaign_id
 )
 
 select * from final

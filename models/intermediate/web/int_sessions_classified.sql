@@ -1,8 +1,7 @@
-{#- Incremental, like int_sessions_stitched whose rows it classifies: the unit of work is one visitor.
-    Every anonymous_id whose sessions were rebuilt since the last build (landed_since_last_build) has
-    all its rows replaced (delete+insert on anonymous_id), so sessions that a late event merged away
-    disappear here too. A table either way: several tests and marts read it (as a view each of them
-    recomputed it, docs/performance.md). -#}
+{#- Incremental, not the folder's table, like int_sessions_stitched whose rows it classifies: the unit of
+    work is one visitor. Every anonymous_id whose sessions were rebuilt since the last build
+    (landed_since_last_build) has all its rows replaced (delete+insert on anonymous_id), so sessions that
+    a late event merged away disappear here too. -#}
 {{
     config(
         materialized='incremental',
@@ -57,9 +56,9 @@ declared_bots as (
 behaviour as (
     select
         session_id,
-        event_count >= {{ var('bot_min_events', 6) }}
-        and median_gap_seconds <= {{ var('bot_max_median_gap_seconds', 3) }}
-        and max_gap_seconds <= {{ var('bot_max_gap_seconds', 5) }}
+        event_count >= {{ var('bot_min_events') }}
+        and median_gap_seconds <= {{ var('bot_max_median_gap_seconds') }}
+        and max_gap_seconds <= {{ var('bot_max_gap_seconds') }}
         and add_to_cart_count = 0
         and checkout_started_count = 0
         and order_placed_count = 0

@@ -1,4 +1,4 @@
-{#- Incremental, not the folder's view: sessionising every event on every run grows with history.
+{#- Incremental, not the folder's table: sessionising every event on every run grows with history.
     The unit of work is one visitor (anonymous_id): each visitor with an event landed since the last
     build (landed_since_last_build) is re-sessionised from their whole history and
     replaces all their rows (delete+insert on anonymous_id). So a late event can extend, split or
@@ -59,7 +59,7 @@ flagged as (
         *,
         case
             when previous_event_at is null then 1
-            when gap_seconds > 60 * {{ var('session_timeout_minutes', 30) }} then 1
+            when gap_seconds > 60 * {{ var('session_timeout_minutes') }} then 1
             else 0
         end as is_session_start
     from with_gap

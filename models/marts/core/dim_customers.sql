@@ -8,17 +8,13 @@ activity as (
     select * from {{ ref('int_customers_activity') }}
 ),
 
-orders as (
-    select * from {{ ref('int_orders_lifecycle') }}
-),
-
 -- Hard-deleted (erased) accounts keep a row without attributes, so their orders (cancelled ones too)
--- still join.
+-- still join: int_customers_activity has a row for every customer an order names.
 erased as (
-    select distinct orders.customer_id
-    from orders
+    select activity.customer_id
+    from activity
     left join customers
-        on orders.customer_id = customers.customer_id
+        on activity.customer_id = customers.customer_id
     where customers.customer_id is null
 ),
 

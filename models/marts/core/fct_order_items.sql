@@ -1,6 +1,8 @@
 {#- Incremental, not the folder's table: order lines are the largest order fact. Lines of orders
     placed since the newest loaded order less var('lookback_days') are rebuilt, which picks up late
-    lines and cancellations (an unpaid order is cancelled within a day). -#}
+    lines and cancellations (an unpaid order is cancelled within a day).
+    Reads the order lines beside int_orders_lifecycle, which summed them per order: an accepted rejoin
+    (docs/dbt-project.md, "Exceptions"), since this fact keeps the line grain the order model gives up. -#}
 {{
     config(
         materialized='incremental',

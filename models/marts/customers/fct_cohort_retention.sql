@@ -1,13 +1,15 @@
 -- Retention by first-order month: of the customers whose first order fell in a month, how many
 -- ordered again 0, 1, 2, … months later. Every cohort has a row for every month up to the as-of date.
+-- Built on the core marts, which already carry the rules it needs (a customer's first order, an order's
+-- total, the calendar).
 with
 
 customers as (
-    select * from {{ ref('int_customers_activity') }}
+    select * from {{ ref('dim_customers') }}
 ),
 
 orders as (
-    select * from {{ ref('int_orders_lifecycle') }}
+    select * from {{ ref('fct_orders') }}
 ),
 
 calendar as (
@@ -52,7 +54,7 @@ monthly_activity as (
         cast({{ dbt.date_trunc('month', 'orders.placed_at') }} as date) as activity_month,
         count(distinct orders.customer_id) as retained_customers,
         count(*) as order_count,
-        sum(orders.gross_revenue - orders.discount_amount) as revenue
+        sum(orders.order_total) as revenue
     from orders
     inner join cohorts
         on orders.customer_id = cohorts.customer_id

@@ -1,4 +1,6 @@
 -- The sessions left out of fct_sessions as bots, with the rule that caught them: the audit trail.
+-- Joins int_sessions_stitched to its verdict in int_sessions_classified, which was built from it: an
+-- accepted rejoin, like fct_sessions' (docs/dbt-project.md, "Exceptions").
 with
 
 sessions as (

@@ -11,6 +11,9 @@
     )
 }}
 
+-- Reads int_sessions_stitched beside its verdict in int_sessions_classified, which was built from it: an
+-- accepted rejoin (docs/dbt-project.md, "Exceptions"). The verdict model stays one narrow row per session
+-- so the largest intermediate table is not copied to carry it.
 with
 
 sessions as (

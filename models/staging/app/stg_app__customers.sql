@@ -1,7 +1,3 @@
--- A table, not the folder's view: its tests and several models read it, and as a view each of them
--- recomputed it from the whole history (docs/performance.md, "incremental_vs_full").
-{{ config(materialized='table') }}
-
 with
 
 source as (
