@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from lifecycle.config import load_settings
+from lifecycle.config import Settings, load_settings
 from lifecycle.errors import LifecycleError
 
 
@@ -27,6 +27,11 @@ def _as_of(text: str | None) -> dt.datetime:
     if len(text) == 10:
         value = value.replace(hour=23, minute=59, second=59)
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _manual_run_id() -> str:
+    """The run id of a stage run on its own (``lifecycle run`` makes its own)."""
+    return f"manual-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
 
 
 def _date(text: str) -> dt.date:
@@ -80,7 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     val = add("validate", "Run the Great Expectations checkpoints; exits 2 when a critical check fails.")
     as_of_option(val)
 
-    add("publish", "Swap the audited marts into analytics.duckdb and export them (run after the gates).")
+    add(
+        "publish",
+        "Publish the audited marts (analytics.duckdb, exports, CRM export) all or nothing; refuses a build "
+        "that has not passed every gate.",
+    )
 
     doc = add("docs", "Build the static docs site under $LIFECYCLE_DATA_DIR/site.")
     as_of_option(doc)
@@ -89,8 +98,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = add("run", "Every stage in order; stops at the first failed gate, keeping the last publication.")
     as_of_option(run)
-    run.add_argument("--seed", type=int, default=42, help="demo world seed")
-    run.add_argument("--scale", type=float, default=0.05, help="demo world scale")
+    run.add_argument(
+        "--seed", type=int, help="seed of a new world (default 42; an existing world keeps its own)"
+    )
+    run.add_argument(
+        "--scale", type=float, help="scale of a new world (default 0.05; an existing world keeps its own)"
+    )
     run.add_argument("--days", type=int, default=30, help="days of history when the world is first created")
     run.add_argument("--no-generate", action="store_true", help="use the sources already present")
 
@@ -126,7 +139,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from lifecycle.lock import exclusive
+
+    with exclusive(settings, args.command):
+        code = _run_command(args, settings)
+    if args.command == "docs" and args.serve:  # serving only reads the site: no lock held meanwhile
+        from lifecycle.docs import serve
+
+        serve(settings, args.port)
+    return code
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     as_of = _as_of(getattr(args, "as_of", None))
     if args.command == "ci-pr":
         from lifecycle.ci import check_pull_request
@@ -169,26 +194,24 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
             select=args.select,
             full_refresh=args.full_refresh,
             unit_tests=args.unit_tests,
+            run_id=_manual_run_id(),
         )
     elif args.command == "validate":
-        from lifecycle.errors import GateFailed
-        from lifecycle.quality.validate import validate
+        from lifecycle.quality.gates import audit_build
 
-        report = validate(settings, as_of=as_of, progress=print)
-        print(report.to_markdown())
-        if not report.passed:
-            raise GateFailed(report.summary())
+        audit_build(settings, as_of=as_of, run_id=_manual_run_id(), progress=print)
     elif args.command == "publish":
         from lifecycle.publish import publish
 
-        publication = publish(settings, run_id=f"manual-{as_of:%Y%m%dT%H%M%S}")
-        print(f"published {len(publication.tables)} tables to {publication.path}")
+        publication = publish(settings)
+        print(
+            f"published {len(publication.tables)} tables of run {publication.run_id} to {publication.path}"
+            f" (publication {publication.publication_id})"
+        )
     elif args.command == "docs":
-        from lifecycle.docs import build_docs, serve
+        from lifecycle.docs import build_docs
 
         print(f"docs site: {build_docs(settings, as_of=as_of)}")
-        if args.serve:
-            serve(settings, args.port)
     elif args.command == "run":
         from lifecycle.pipeline import DemoWorld, run
 

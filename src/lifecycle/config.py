@@ -40,6 +40,21 @@ class Settings:
         return self.data_dir / "site"
 
     @property
+    def publications_dir(self) -> Path:
+        """Every publication in a folder of its own; ``current`` links to the one analysts see."""
+        return self.data_dir / "publications"
+
+    @property
+    def last_publication_path(self) -> Path:
+        """The current publication's record (a link into ``publications/current``)."""
+        return self.state_dir / "last_publication.json"
+
+    @property
+    def build_state_dir(self) -> Path:
+        """dbt artifacts of the latest ``dbt build``: what a publication of that build keeps."""
+        return self.state_dir / "build"
+
+    @property
     def production_state_dir(self) -> Path:
         """dbt artifacts (manifest.json, run_results.json) of the last published build: the production
         state that pull-request checks compare against (`dbt --state`)."""
@@ -48,6 +63,10 @@ class Settings:
     @property
     def dbt_target_dir(self) -> Path:
         return self.state_dir / "dbt-target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.state_dir / "dbt-logs"
 
     @property
     def state_dir(self) -> Path:

@@ -11,3 +11,7 @@ class GateFailed(LifecycleError):
     """A quality gate stopped the run; the last good publication stays in place."""
 
     exit_code = 2
+
+
+class InputError(LifecycleError, ValueError):
+    """Arguments or files a command cannot work with (a ValueError too, for library callers)."""

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from lifecycle.config import Settings
+from lifecycle.dbt_runner import run_dbt
 from lifecycle.errors import GateFailed
 from lifecycle.pipeline import DemoWorld, run
-from lifecycle.transform import run_dbt
+from lifecycle.publish import publish
 
 WORLD = DemoWorld(seed=7, scale=0.01, days=4)
 AS_OF = dt.datetime(2026, 3, 4, 22, 0)  # later runs stay on the same day: no new world day
@@ -41,9 +46,58 @@ def test_run_publishes_marts_and_builds_the_site(first_run: Settings):
     assert (first_run.site_dir / "dbt" / "index.html").exists()
     assert (first_run.site_dir / "gx" / "index.html").exists()
     assert (first_run.exports_dir / "marts" / "fct_orders.parquet").exists()
-    assert "<redacted>" not in (first_run.state_dir / "pii_salt").read_text()
-    salt = (first_run.state_dir / "pii_salt").read_text()
-    assert salt not in (first_run.site_dir / "dbt" / "index.html").read_text()
+
+
+def test_the_salt_is_only_in_its_store_and_private_files_are_private(first_run: Settings):
+    store = first_run.state_dir / "pii_salt"
+    salt = store.read_text().strip().encode()
+    assert len(salt) >= 32
+    scanned = 0
+    for path in first_run.data_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path != store:
+            assert salt not in path.read_bytes(), path
+            scanned += 1
+    assert scanned > 100  # dbt artifacts, compiled SQL, logs, DuckDB files, the site, exports
+    assert (first_run.dbt_log_dir / "dbt.log").exists()
+    assert (first_run.dbt_target_dir / "run").is_dir()
+    for private in (store, first_run.warehouse_path):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
+    assert stat.S_IMODE(first_run.state_dir.stat().st_mode) == 0o700
+
+
+def test_dbt_by_hand_without_the_salt_stops_naming_it(first_run: Settings, tmp_path: Path):
+    env = {
+        **os.environ,
+        "LIFECYCLE_DATA_DIR": str(tmp_path),  # a data directory whose salt store does not exist
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    env.pop("LIFECYCLE_PII_SALT", None)
+    dbt = Path(sys.executable).with_name("dbt")
+    hand = subprocess.run(
+        [
+            str(dbt),
+            "run",
+            "--select",
+            "stg_app__customers",
+            "--project-dir",
+            str(first_run.project_dir),
+            "--profiles-dir",
+            str(first_run.project_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert hand.returncode != 0
+    assert "LIFECYCLE_PII_SALT" in hand.stdout
+
+
+def test_publish_after_a_passing_run_publishes_the_same_build(first_run: Settings):
+    before = published(first_run, "fct_orders")
+    publication = publish(first_run)
+    assert publication.run_id.startswith("run-")
+    assert published(first_run, "fct_orders") == before
 
 
 def test_dbt_unit_tests_pass(first_run: Settings):
@@ -56,9 +110,14 @@ def test_dbt_unit_tests_pass(first_run: Settings):
     assert not defined & ran_in_pipeline
 
     # `dbt build --select test_type:unit` selects nothing in dbt 1.11; `dbt test` runs them.
-    assert run_dbt(first_run, ["test", "--select", "test_type:unit"], as_of=AS_OF) == []
+    assert run_dbt(first_run, ["test", "--select", "test_type:unit"], as_of=AS_OF).failures == []
 
-    ran = {r["unique_id"]: r["status"] for r in json.loads(results.read_text())["results"]}
+    # Besides the unit tests, run_results lists the on-run-start hook (the PII salt check).
+    ran = {
+        r["unique_id"]: r["status"]
+        for r in json.loads(results.read_text())["results"]
+        if not r["unique_id"].startswith("operation.")
+    }
     assert ran == dict.fromkeys(defined, "pass")
 
 
@@ -102,6 +161,11 @@ def test_failed_gate_keeps_the_last_publication(first_run: Settings):
     app.close()
     with pytest.raises(GateFailed):
         run(first_run, as_of=AS_OF + dt.timedelta(minutes=40), world=WORLD, progress=lambda _: None)
+    assert published(first_run, "_publication") == before
+    assert {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")} == exports
+    # Publishing by hand after the failed run refuses the failed build, leaving everything as it was.
+    with pytest.raises(GateFailed, match="dbt build: failed"):
+        publish(first_run)
     assert published(first_run, "_publication") == before
     assert {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")} == exports
     reports = sorted(Path(first_run.state_dir / "reports").glob("*.md"))

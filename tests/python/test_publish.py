@@ -1,12 +1,15 @@
-"""Publication by atomic swap, and the CRM export (reverse ETL) written from the published marts.
+"""Publication: only audited builds, all or nothing, and the CRM export (reverse ETL) written with it.
 
-The warehouses here are tiny hand-made DuckDB files with a ``marts`` schema; no pipeline runs.
+The warehouses here are tiny hand-made DuckDB files with a ``marts`` schema; no pipeline runs. The gates'
+verdicts are recorded by hand (``approve``), as a passing ``lifecycle transform`` and ``validate`` would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +19,11 @@ import pytest
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
-from lifecycle.publish import publish
+from lifecycle.lock import exclusive
+from lifecycle.publish import Publication, publish
 from lifecycle.publish.reverse_etl import CRM_SEGMENTS, export_crm_segments
+from lifecycle.quality import verdict
+from lifecycle.quality.verdict import REQUIRED_GATES
 
 
 def sha(text: str) -> str:
@@ -50,15 +56,36 @@ def build_warehouse(
             "create table marts.fct_orders as select range as order_id, ? as version from range(1, ? + 1)",
             [version, version],
         )
-        if rfm is not None:
-            con.execute("create table marts.customer_rfm (customer_id bigint, rfm_segment varchar)")
-            con.executemany("insert into marts.customer_rfm values (?, ?)", rfm)
+        con.execute("create table marts.fct_customer_rfm (customer_id bigint, rfm_segment varchar)")
+        rfm = [(1, "champions"), (2, "at_risk")] if rfm is None else rfm
+        con.executemany("insert into marts.fct_customer_rfm values (?, ?)", rfm)
+
+
+def approve(settings: Settings, run_id: str, *, passed: bool = True, gates=REQUIRED_GATES) -> None:
+    """Record the gates' verdicts on the warehouse as it is now."""
+    build = verdict.current_build(settings)
+    for gate in gates:
+        verdict.record(
+            settings,
+            gate,
+            passed=passed,
+            run_id=run_id,
+            build=build,
+            failed=() if passed else ("a check failed",),
+        )
+
+
+def publish_version(settings: Settings, version: int, **breakage) -> Publication:
+    build_warehouse(settings, version, **breakage)
+    approve(settings, f"v{version}")
+    return publish(settings)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = Settings(data_dir=tmp_path)
     build_warehouse(settings, 1)
+    approve(settings, "v1")
     return settings
 
 
@@ -112,7 +139,7 @@ print(json.dumps({"results": sorted(results), "errors": errors[:5], "reads": rea
 
 
 def test_open_analyst_session_survives_publication_and_reopening_sees_new_data(settings: Settings):
-    publish(settings, run_id="v1")
+    publish(settings)
     stop = settings.data_dir / "stop-reading"
     analyst = subprocess.Popen(
         [sys.executable, "-c", ANALYST, str(settings.analytics_path), str(stop)],
@@ -123,13 +150,11 @@ def test_open_analyst_session_survives_publication_and_reopening_sees_new_data(s
     try:
         assert analyst.stdout is not None and analyst.stdin is not None
         assert analyst.stdout.readline().strip() == "open"
-        build_warehouse(settings, 2)
-        publish(settings, run_id="v2")  # swapped under the open session before it read any table data
+        publish_version(settings, 2)  # swapped under the open session before it read any table data
         analyst.stdin.write("go\n")
         analyst.stdin.flush()
         for version in (3, 4):  # and again while it reads
-            build_warehouse(settings, version)
-            publish(settings, run_id=f"v{version}")
+            publish_version(settings, version)
         stop.touch()
         out, _ = analyst.communicate(timeout=90)
     finally:
@@ -146,7 +171,7 @@ def test_open_analyst_session_survives_publication_and_reopening_sees_new_data(s
 
 @pytest.mark.parametrize("breakage", ["no marts", "no warehouse"])
 def test_failing_publish_leaves_previous_publication_and_exports_untouched(settings: Settings, breakage):
-    publish(settings, run_id="v1")
+    publish(settings)
     before = snapshot(settings)
     assert "exports/crm_segments.csv" in before
     assert "exports/marts/fct_orders.parquet" in before
@@ -156,7 +181,7 @@ def test_failing_publish_leaves_previous_publication_and_exports_untouched(setti
     else:
         settings.warehouse_path.unlink()
     with pytest.raises(LifecycleError, match="transform"):
-        publish(settings, run_id="v2")
+        publish(settings)
     assert snapshot(settings) == before
     assert leftovers(settings) == []
 
@@ -171,28 +196,19 @@ def crm_rows(settings: Settings) -> list[tuple]:
     return rows
 
 
-def test_crm_export_has_hashed_keys_of_non_erased_customers_and_no_rfm_yet(settings: Settings):
-    publication = publish(settings, run_id="v1")
-    assert publication.crm is not None
+def test_crm_export_has_hashed_keys_and_rfm_segments_of_non_erased_customers(settings: Settings):
+    publication = publish(settings)
     assert publication.crm.rows == 2
-    assert publication.crm.rfm_source is None
     rows = crm_rows(settings)
     assert [r[0] for r in rows] == [1, 2]
-    assert rows[0][1:5] == (sha("a@example.com"), sha("+4420"), None, True)
+    assert rows[0][1:5] == (sha("a@example.com"), sha("+4420"), "champions", True)
+    assert rows[1][3] == "at_risk"
     with duckdb.connect() as con:
         columns = con.execute(
             f"describe select * from read_parquet('{settings.exports_dir / 'crm_segments.parquet'}')"
         ).fetchall()
     assert [(c[0], c[1]) for c in columns] == [(c.name, c.type) for c in CRM_SEGMENTS.columns]
     assert "@" not in (settings.exports_dir / "crm_segments.csv").read_text()
-
-
-def test_crm_export_takes_the_rfm_segment_from_a_published_rfm_mart(settings: Settings):
-    build_warehouse(settings, 1, rfm=[(1, "champions"), (2, "at_risk")])
-    publication = publish(settings, run_id="v1")
-    assert publication.crm is not None
-    assert publication.crm.rfm_source == "customer_rfm.rfm_segment"
-    assert [(r[0], r[3]) for r in crm_rows(settings)] == [(1, "champions"), (2, "at_risk")]
 
 
 @pytest.mark.parametrize(
@@ -206,22 +222,122 @@ def test_crm_export_takes_the_rfm_segment_from_a_published_rfm_mart(settings: Se
     ],
     ids=["raw email", "raw phone", "duplicate customer", "phone in segment", "null id"],
 )
-def test_broken_crm_contract_writes_nothing_and_keeps_the_previous_export(
-    settings: Settings, breakage: dict, message: str
-):
-    publish(settings, run_id="v1")
-    before = {k: v for k, v in snapshot(settings).items() if "crm_segments" in k}
-    assert len(before) == 2
-    build_warehouse(settings, 2, **breakage)
+def test_broken_crm_contract_publishes_nothing(settings: Settings, breakage: dict, message: str):
+    """The CRM export is part of the publication: a broken contract keeps the whole previous one."""
+    publish(settings)
+    before = snapshot(settings)
+    assert len([k for k in before if "crm_segments" in k]) == 2
     with pytest.raises(GateFailed, match=message):
-        publish(settings, run_id="v2")
-    assert {k: v for k, v in snapshot(settings).items() if "crm_segments" in k} == before
+        publish_version(settings, 2, **breakage)
+    assert snapshot(settings) == before
     assert leftovers(settings) == []
-    # The marts themselves were published: the contract guards the CRM feed, not the analysts.
-    assert published_orders(settings) == (2, 2)
+    assert published_orders(settings) == (1, 1)
 
 
-def test_crm_export_reads_the_published_file_not_the_warehouse(settings: Settings):
-    publish(settings, run_id="v1")
+def test_crm_export_reads_the_published_file_not_the_warehouse(settings: Settings, tmp_path: Path):
+    publish(settings)
     settings.warehouse_path.unlink()  # nothing left to read but the publication
-    assert export_crm_segments(settings).rows == 2
+    out = tmp_path / "crm"
+    out.mkdir()
+    assert export_crm_segments(settings.analytics_path, out).rows == 2
+
+
+def test_publish_refuses_a_build_without_verdicts_and_names_the_missing_gates(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path)
+    build_warehouse(settings, 1)
+    with pytest.raises(GateFailed, match=r"(?s)dbt build: no verdict.*validate: no verdict"):
+        publish(settings)
+    assert not settings.analytics_path.exists()
+    assert leftovers(settings) == []
+
+
+def test_publish_refuses_a_failed_gate_and_keeps_the_publication_byte_identical(settings: Settings):
+    publish(settings)
+    before = snapshot(settings)
+    build_warehouse(settings, 2)
+    approve(settings, "v2", gates=["dbt build"])
+    approve(settings, "v2", gates=["validate"], passed=False)
+    with pytest.raises(GateFailed, match="validate: failed in v2: a check failed"):
+        publish(settings)
+    assert snapshot(settings) == before
+    assert published_orders(settings) == (1, 1)
+
+
+def test_publish_refuses_marts_changed_after_their_audit(settings: Settings):
+    publish(settings)
+    before = snapshot(settings)
+    approve(settings, "v2")
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # a hand-made change after the gates ran
+        con.execute("update marts.fct_orders set version = 99")
+    with pytest.raises(GateFailed, match="the marts changed since"):
+        publish(settings)
+    assert snapshot(settings) == before
+
+
+def test_publish_refuses_a_failed_raw_audit_of_the_build_s_raw_data(settings: Settings):
+    approve(settings, "v1", gates=[verdict.AUDIT_RAW], passed=False)
+    with pytest.raises(GateFailed, match="audit raw: failed in v1"):
+        publish(settings)
+
+
+def consistent(settings: Settings) -> str:
+    """The run id of the current publication, after checking that every part of it belongs to it."""
+    record = json.loads(settings.last_publication_path.read_text())
+    with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
+        (run_id,) = con.execute("select run_id from _publication").fetchone()
+        counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in record["tables"]}
+    assert run_id == record["run_id"]
+    assert counts == record["tables"]
+    with duckdb.connect() as con:
+        for table, rows in counts.items():
+            parquet = settings.exports_dir / "marts" / f"{table}.parquet"
+            assert con.execute(f"select count(*) from '{parquet}'").fetchone()[0] == rows
+        crm = con.execute(
+            f"select count(*) from '{settings.exports_dir / 'crm_segments.parquet'}'"
+        ).fetchone()
+    assert crm[0] == record["crm_segments"]["rows"]
+    return run_id
+
+
+@pytest.mark.parametrize(
+    "point", ["publish:copying", "publish:prepared", "publish:renamed", "publish:switched"]
+)
+def test_kill_9_during_publish_leaves_a_whole_publication_that_a_rerun_completes(
+    settings: Settings, point: str
+):
+    publish(settings)
+    assert consistent(settings) == "v1"
+    before = snapshot(settings)
+    build_warehouse(settings, 2)
+    approve(settings, "v2")
+    env = {**os.environ, "LIFECYCLE_DATA_DIR": str(settings.data_dir), "LIFECYCLE_FAILPOINT": point}
+    killed = subprocess.run([sys.executable, "-m", "lifecycle.cli", "publish"], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # Either the old publication or, once the switch happened, the new one: never a mix.
+    if point == "publish:switched":
+        assert consistent(settings) == "v2"
+    else:
+        assert consistent(settings) == "v1"
+        assert snapshot(settings) == before
+    del env["LIFECYCLE_FAILPOINT"]
+    rerun = subprocess.run([sys.executable, "-m", "lifecycle.cli", "publish"], env=env, capture_output=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert consistent(settings) == "v2"
+    assert published_orders(settings) == (2, 2)
+    assert leftovers(settings) == []
+    # The current publication and the one before it are kept; older ones are removed.
+    assert len([p for p in settings.publications_dir.iterdir() if p.name != "current"]) <= 2
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_data_directory(settings: Settings):
+    env = {**os.environ, "LIFECYCLE_DATA_DIR": str(settings.data_dir)}
+    with exclusive(settings, "run"):
+        second = subprocess.run(
+            [sys.executable, "-m", "lifecycle.cli", "publish"], env=env, capture_output=True, text=True
+        )
+    assert second.returncode == 75
+    assert f"lifecycle run` (pid {os.getpid()}" in second.stderr
+    assert not settings.analytics_path.exists()
+    after = subprocess.run([sys.executable, "-m", "lifecycle.cli", "publish"], env=env, capture_output=True)
+    assert after.returncode == 0, after.stderr
+    assert consistent(settings) == "v1"

@@ -45,7 +45,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture
 def world(baseline: Settings, tmp_path: Path) -> Settings:
-    shutil.copytree(baseline.data_dir, tmp_path / "data")
+    shutil.copytree(baseline.data_dir, tmp_path / "data", symlinks=True)
     return Settings(data_dir=tmp_path / "data")
 
 

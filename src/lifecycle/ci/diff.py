@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import duckdb
 
+from lifecycle.storage import connect, quote_ident, quote_literal
+
 #: Catalog names the two files are attached under. ``warehouse`` is also the name the production manifest
 #: gives the production database, so the PR file's deferred views resolve here too.
 PRODUCTION = "warehouse"
@@ -72,10 +74,10 @@ class MartDiff:
 @contextmanager
 def attached(production: Path, pr: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB session with both databases attached read-only."""
-    con = duckdb.connect()
+    con = connect()
     try:
-        con.execute(f"attach '{_literal(production)}' as {PRODUCTION} (read_only)")
-        con.execute(f"attach '{_literal(pr)}' as {PR} (read_only)")
+        con.execute(f"attach {quote_literal(production)} as {PRODUCTION} (read_only)")
+        con.execute(f"attach {quote_literal(pr)} as {PR} (read_only)")
         yield con
     finally:
         con.close()
@@ -108,8 +110,8 @@ def diff_mart(
     primary_key: Sequence[str] = (),
 ) -> MartDiff:
     """Compare ``pr.<schema>.<table>`` with ``warehouse.<schema>.<table>`` (a session from attached())."""
-    new = f"{PR}.{_ident(schema)}.{_ident(table)}"
-    old = f"{PRODUCTION}.{_ident(schema)}.{_ident(table)}"
+    new = f"{PR}.{quote_ident(schema)}.{quote_ident(table)}"
+    old = f"{PRODUCTION}.{quote_ident(schema)}.{quote_ident(table)}"
     key = tuple(primary_key)
     pr_rows = _scalar(con, f"select count(*) from {new}")
     before = columns_of(con, PRODUCTION, schema, table)
@@ -126,13 +128,16 @@ def diff_mart(
     # Retyped columns are compared as text, so a decimal that became a double still shows its values.
     distinct = {c: _distinct(c, retyped=before[c] != after[c]) for c in compared}
     any_changed = " or ".join(f"({d})" for d in distinct.values()) or "false"
-    flags = "".join(f"coalesce({d}, false) as {_ident('_changed_' + c)},\n" for c, d in distinct.items())
+    flags = "".join(f"coalesce({d}, false) as {quote_ident('_changed_' + c)},\n" for c, d in distinct.items())
+    keys = ", ".join(
+        f"coalesce(old.{quote_ident(c)}, new.{quote_ident(c)}) as {quote_ident('_key_' + c)}" for c in key
+    )
     con.execute(
         f"""
         create or replace temp table matched as
         select
             {_key_text("coalesce(old.{c}, new.{c})", key)} as _key,
-            {", ".join(f"coalesce(old.{_ident(c)}, new.{_ident(c)}) as {_ident('_key_' + c)}" for c in key)},
+            {keys},
             old._present is not null as _in_old,
             new._present is not null as _in_new,
             {flags}
@@ -148,7 +153,8 @@ def diff_mart(
         " count(*) filter (where _in_old and not _in_new),"
         " count(*) filter (where _in_old and _in_new and _any_changed)"
         + "".join(
-            f", count(*) filter (where _in_old and _in_new and {_ident('_changed_' + c)})" for c in compared
+            f", count(*) filter (where _in_old and _in_new and {quote_ident('_changed_' + c)})"
+            for c in compared
         )
         + " from matched"
     ).fetchone()
@@ -187,7 +193,7 @@ def _diff_without_key(
     changes: tuple[SchemaChange, ...],
 ) -> MartDiff:
     # Without a key a changed row is one removed plus one added: compare the shared columns as multisets.
-    shared = ", ".join(_ident(c) for c in common) or "1"
+    shared = ", ".join(quote_ident(c) for c in common) or "1"
     added = _scalar(
         con, f"select count(*) from (select {shared} from {new} except all select {shared} from {old})"
     )
@@ -198,19 +204,19 @@ def _diff_without_key(
 
 
 def _distinct(column: str, *, retyped: bool) -> str:
-    c = _ident(column)
+    c = quote_ident(column)
     if retyped:
         return f"cast(old.{c} as varchar) is distinct from cast(new.{c} as varchar)"
     return f"old.{c} is distinct from new.{c}"
 
 
 def _key_join(key: Sequence[str]) -> str:
-    return " and ".join(f"old.{_ident(c)} = new.{_ident(c)}" for c in key)
+    return " and ".join(f"old.{quote_ident(c)} = new.{quote_ident(c)}" for c in key)
 
 
 def _key_text(template: str, key: Sequence[str]) -> str:
     """One key as text: the value, or ``a, b`` for a composite key."""
-    parts = [f"cast({template.format(c=_ident(c))} as varchar)" for c in key]
+    parts = [f"cast({template.format(c=quote_ident(c))} as varchar)" for c in key]
     return parts[0] if len(parts) == 1 else f"concat_ws(', ', {', '.join(parts)})"
 
 
@@ -223,8 +229,8 @@ def _value_examples(
     *,
     retyped: bool,
 ) -> tuple[tuple[str, str, str], ...]:
-    c = _ident(column)
-    order = ", ".join(f"old.{_ident(k)}" for k in key)
+    c = quote_ident(column)
+    order = ", ".join(f"old.{quote_ident(k)}" for k in key)
     rows = con.execute(
         f"select {_key_text('old.{c}', key)}, cast(old.{c} as varchar), cast(new.{c} as varchar)"
         f" from {old} as old join {new} as new on {_key_join(key)}"
@@ -234,7 +240,7 @@ def _value_examples(
 
 
 def _keys(con: duckdb.DuckDBPyConnection, key: Sequence[str], where: str) -> tuple[str, ...]:
-    order = ", ".join(_ident("_key_" + c) for c in key)
+    order = ", ".join(quote_ident("_key_" + c) for c in key)
     rows = con.execute(f"select _key from matched where {where} order by {order} limit {EXAMPLES}").fetchall()
     return tuple(str(r[0]) for r in rows)
 
@@ -247,11 +253,3 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(path: Path) -> str:
-    return str(path).replace("'", "''")

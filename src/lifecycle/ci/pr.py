@@ -9,11 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +31,10 @@ from lifecycle.ci.manifest import (
     sources,
 )
 from lifecycle.config import PROJECT_DIR, Settings
+from lifecycle.dbt_runner import run_dbt
 from lifecycle.errors import LifecycleError
 from lifecycle.quality.report import ValidationReport
-from lifecycle.transform import dbt_environment, pii_salt
+from lifecycle.storage import connect, quote_ident, quote_literal
 
 MARTS = "marts"
 #: The dbt target of PR builds (profiles.yml): its own file, with production attached read-only.
@@ -178,8 +176,8 @@ def _fresh_database(path: Path, warehouse: Path, declared: Sequence[Source]) -> 
     for stale in (path, path.with_name(path.name + ".wal")):
         stale.unlink(missing_ok=True)
     try:
-        with duckdb.connect(str(path)) as con:
-            con.execute(f"attach '{_literal(warehouse)}' as {PRODUCTION} (read_only)")
+        with connect(path) as con:
+            con.execute(f"attach {quote_literal(warehouse)} as {PRODUCTION} (read_only)")
             present = set(
                 con.execute(
                     "select schema_name, table_name from duckdb_tables() where database_name = ?"
@@ -192,7 +190,7 @@ def _fresh_database(path: Path, warehouse: Path, declared: Sequence[Source]) -> 
             for source in declared:
                 if (source.schema, source.identifier) not in present:
                     continue
-                schema, table = _ident(source.schema), _ident(source.identifier)
+                schema, table = quote_ident(source.schema), quote_ident(source.identifier)
                 con.execute(f"create schema if not exists {schema}")
                 con.execute(
                     f"create or replace view {schema}.{table} as select * from {PRODUCTION}.{schema}.{table}"
@@ -220,25 +218,14 @@ def _build(
         str(state.resolve()),
         "--target",
         TARGET,
-        "--project-dir",
-        str(settings.project_dir),
-        "--profiles-dir",
-        str(settings.project_dir),
     ]
-    results_file = target_dir / "run_results.json"
-    results_file.unlink(missing_ok=True)
+    # Same data directory, so the same PII salt store: a different salt would change every hashed column.
     pr_settings = dataclasses.replace(settings, dbt_target=TARGET)
-    # The production salt: a different one would change every hashed column and show up in the diff.
-    with dbt_environment(pr_settings, salt=pii_salt(settings), as_of=as_of):
-        os.environ["DBT_TARGET_PATH"] = str(target_dir)
-        os.environ["DBT_LOG_PATH"] = str(folder / "dbt-logs")
-        completed = subprocess.run([str(Path(sys.executable).with_name("dbt")), *args], check=False)
-    if not results_file.exists():
-        return [], (
-            f"dbt build could not run (exit {completed.returncode}); see its output and "
-            f"{folder / 'dbt-logs' / 'dbt.log'}"
-        )
-    return results(read_json(results_file)), None
+    try:
+        built = run_dbt(pr_settings, args, as_of=as_of, target_dir=target_dir, log_dir=folder / "dbt-logs")
+    except LifecycleError as error:
+        return [], str(error)
+    return results(built.run_results), None
 
 
 def _validate(
@@ -259,10 +246,10 @@ def _validate(
     quality_dir = folder / "quality"
     shutil.rmtree(quality_dir, ignore_errors=True)
     quality_dir.mkdir(parents=True)
-    with duckdb.connect(str(quality_dir / "warehouse.duckdb")) as con:
-        con.execute(f"attach '{_literal(pr_database)}' as pr (read_only)")
+    with connect(quality_dir / "warehouse.duckdb") as con:
+        con.execute(f"attach {quote_literal(pr_database)} as pr (read_only)")
         for model in rebuilt:
-            schema, table = _ident(model.schema), _ident(model.name)
+            schema, table = quote_ident(model.schema), quote_ident(model.name)
             con.execute(f"create schema if not exists {schema}")
             con.execute(f"create table {schema}.{table} as select * from pr.{schema}.{table}")
     # Suites are code: a pull request's own expectations/ are the ones to run, if the project has them.
@@ -275,7 +262,7 @@ def _validate(
 
 def _production_as_of(settings: Settings, production_results: dict[str, object]) -> dt.datetime:
     """The as-of of the published run (its run id carries it), else the end of the production build's day."""
-    publication = settings.state_dir / "last_publication.json"
+    publication = settings.last_publication_path
     if publication.exists():
         run_id = str(json.loads(publication.read_text()).get("run_id", ""))
         if match := re.fullmatch(r"run-(\d{8}T\d{6})-\w+", run_id):
@@ -288,16 +275,8 @@ def _production_as_of(settings: Settings, production_results: dict[str, object])
 def _describe_production(settings: Settings, manifest: dict[str, object]) -> str:
     metadata = manifest.get("metadata") or {}
     generated = str(metadata.get("generated_at", "?"))[:19] if isinstance(metadata, dict) else "?"
-    publication = settings.state_dir / "last_publication.json"
+    publication = settings.last_publication_path
     run_id = json.loads(publication.read_text()).get("run_id") if publication.exists() else None
     return (
         f"published run `{run_id}` (dbt build of {generated} UTC)" if run_id else f"dbt build of {generated}"
     )
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(path: Path) -> str:
-    return str(path).replace("'", "''")

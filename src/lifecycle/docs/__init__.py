@@ -19,17 +19,12 @@ import shutil
 import uuid
 from pathlib import Path
 
-import duckdb
-
 from lifecycle.config import Settings
+from lifecycle.dbt_runner import run_dbt
 from lifecycle.docs import analyses, coverage, health, quality
 from lifecycle.docs.layout import page, table
 from lifecycle.errors import LifecycleError
-from lifecycle.transform import run_dbt
-from lifecycle.warehouse import duckdb_config
-
-#: Placeholder compiled into the docs instead of the real PII salt, so the site never shows it.
-REDACTED_SALT = "<redacted>"
+from lifecycle.storage import connect_warehouse
 
 
 def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
@@ -41,7 +36,7 @@ def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
     site = settings.site_dir
     site.mkdir(parents=True, exist_ok=True)
     # Also compiles the analyses (into the manifest and compiled/), which the analyses page runs.
-    failures = run_dbt(settings, ["docs", "generate", "--static"], salt=REDACTED_SALT, as_of=as_of)
+    failures = run_dbt(settings, ["docs", "generate", "--static"], as_of=as_of).failures
     if failures:
         raise LifecycleError(f"dbt docs generate failed: {failures[0].message}")
     target = settings.dbt_target_dir
@@ -53,9 +48,7 @@ def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
 
     if settings.warehouse_path.exists():
         # One writer or many readers: docs runs after publish, when nothing writes.
-        with duckdb.connect(
-            str(settings.warehouse_path), read_only=True, config=duckdb_config(settings)
-        ) as con:
+        with connect_warehouse(settings, read_only=True) as con:
             results = quality.read_results(con)
             state = health.read_health(con, as_of)
     else:
@@ -91,20 +84,14 @@ def _index_page(
     results: list[quality.Result],
     analysis_results: list[analyses.AnalysisResult],
 ) -> str:
-    publication = settings.state_dir / "last_publication.json"
+    publication = settings.last_publication_path
     published = json.loads(publication.read_text()) if publication.exists() else None
     gx = (settings.site_dir / "gx" / "index.html").exists()
     marts = table(["table", "rows"], list(published["tables"].items())) if published else ""
     crm = (published or {}).get("crm_segments")
     crm_line = (
         f"<p>CRM export (reverse ETL): {crm['rows']:,} customers in <code>exports/crm_segments.csv</code>"
-        " and <code>.parquet</code>; RFM segment "
-        + (
-            f"from <code>{html.escape(crm['rfm_source'])}</code>"
-            if crm["rfm_source"]
-            else "empty (no RFM model is published yet)"
-        )
-        + ".</p>"
+        " and <code>.parquet</code>, RFM segment from <code>fct_customer_rfm</code>.</p>"
         if crm
         else ""
     )
@@ -139,8 +126,8 @@ def _index_page(
 <p>{
         "Published "
         + html.escape(published["published_at"])
-        + " to <code>"
-        + html.escape(published["path"])
+        + f" from run <code>{html.escape(published['run_id'])}</code> to <code>"
+        + html.escape(str(settings.analytics_path))
         + "</code>"
         if published
         else "Nothing published yet."

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from lifecycle.docs.layout import error, page, table
+from lifecycle.storage import connect, quote_ident, quote_literal
 
 MAX_ROWS = 200
 
@@ -31,10 +32,6 @@ class AnalysisResult:
     rows: list[tuple]
     total_rows: int
     error: str | None = None
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _description(node: dict) -> str:
@@ -57,9 +54,9 @@ def run_analyses(manifest_path: Path, analytics_path: Path) -> list[AnalysisResu
     analyses = sorted((n for n in nodes if n["resource_type"] == "analysis"), key=lambda n: n["name"])
     if not analyses:
         return []
-    con = duckdb.connect()
+    con = connect()
     try:
-        con.execute(f"attach '{str(analytics_path).replace(chr(39), chr(39) * 2)}' as published (read_only)")
+        con.execute(f"attach {quote_literal(analytics_path)} as published (read_only)")
         published = {
             r[0]
             for r in con.execute(
@@ -75,14 +72,14 @@ def run_analyses(manifest_path: Path, analytics_path: Path) -> list[AnalysisResu
         ]
         databases = sorted({m["database"] for m in models})
         for database in databases:
-            con.execute(f"attach ':memory:' as {_ident(database)}")
+            con.execute(f"attach ':memory:' as {quote_ident(database)}")
         for schema in sorted({(m["database"], m["schema"]) for m in models}):
-            con.execute(f"create schema if not exists {_ident(schema[0])}.{_ident(schema[1])}")
+            con.execute(f"create schema if not exists {quote_ident(schema[0])}.{quote_ident(schema[1])}")
         for m in models:
             table = m.get("alias") or m["name"]
             con.execute(
-                f"create view {_ident(m['database'])}.{_ident(m['schema'])}.{_ident(table)} as"
-                f" select * from published.main.{_ident(table)}"
+                f"create view {quote_ident(m['database'])}.{quote_ident(m['schema'])}.{quote_ident(table)} as"
+                f" select * from published.main.{quote_ident(table)}"
             )
         return [_run_one(con, node) for node in analyses]
     finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lifecycle.errors import InputError
 from lifecycle.generate import ads, clickstream, ground_truth, world
 from lifecycle.generate.params import VOLUMES, DefectRates
 from lifecycle.generate.sessions import LANDING_CAMPAIGN, Kind, Sessions, plan_visits
@@ -74,16 +75,16 @@ def generate(
     sources_dir = Path(sources_dir)
     rates = defects or DefectRates()
     if days < 1:
-        raise ValueError(f"days must be at least 1, got {days}")
+        raise InputError(f"days must be at least 1, got {days}")
     if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise InputError(f"scale must be positive, got {scale}")
     say = progress or (lambda _message: None)
 
     state = load_state(sources_dir)
     if state is None:
         leftovers = sorted(p.name for p in sources_dir.iterdir()) if sources_dir.exists() else []
         if leftovers:
-            raise ValueError(
+            raise InputError(
                 f"{sources_dir} holds {', '.join(leftovers[:5])} but no simulator state "
                 f"({STATE_DIR}/state.json): generate into an empty or new folder"
             )
@@ -158,27 +159,27 @@ def _check_continuation(
     have = state.params()
     different = [f"{k}={asked[k]!r} (world has {have[k]!r})" for k in asked if asked[k] != have[k]]
     if different:
-        raise ValueError(f"{sources_dir}: cannot continue this world with {', '.join(different)}")
+        raise InputError(f"{sources_dir}: cannot continue this world with {', '.join(different)}")
     last = state.last_day
     if last is None:
         return
     if start < state.first_day or start > last + dt.timedelta(days=1):
-        raise ValueError(
+        raise InputError(
             f"{sources_dir}: start {start} is neither the world's next day ({last + dt.timedelta(days=1)}) "
             f"nor within the days already generated ({state.first_day}..{last})"
         )
     if not (sources_dir / APP_DB).exists():
-        raise ValueError(f"{sources_dir / APP_DB} is missing; delete the folder and generate the world again")
+        raise InputError(f"{sources_dir / APP_DB} is missing; delete the folder and generate the world again")
     conn = world.connect(sources_dir / APP_DB)
     try:
         clock = world.read_clock(conn)
     except sqlite3.Error as exc:
-        raise ValueError(f"{sources_dir / APP_DB}: cannot read the simulated clock ({exc})") from exc
+        raise InputError(f"{sources_dir / APP_DB}: cannot read the simulated clock ({exc})") from exc
     finally:
         conn.close()
     expected = format_ts(np.array([day_start(last) + 86_399]))[0]
     if clock != expected:
-        raise ValueError(
+        raise InputError(
             f"{sources_dir / APP_DB}: its clock says {clock} but the simulator state ends at {expected} "
             "(an interrupted run?); delete the folder and generate the world again"
         )

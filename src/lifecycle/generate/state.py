@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from lifecycle.errors import InputError
 from lifecycle.generate.params import DefectRates
 
 STATE_DIR = "_state"
@@ -159,7 +160,7 @@ def load_state(sources_dir: Path) -> State | None:
         return None
     meta = json.loads((folder / "state.json").read_text())
     if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(
+        raise InputError(
             f"{folder / 'state.json'}: state format {meta.get('format')} is not {FORMAT_VERSION}; "
             "delete the sources folder and generate again"
         )

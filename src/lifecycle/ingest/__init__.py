@@ -15,8 +15,8 @@ from lifecycle.errors import LifecycleError
 from lifecycle.ingest.ads import load_ads
 from lifecycle.ingest.app import load_app
 from lifecycle.ingest.events import load_events
-from lifecycle.ingest.landing import Batch, ensure_bookkeeping, log_failure
-from lifecycle.warehouse import connect
+from lifecycle.ingest.landing import Batch, log_failure
+from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping
 
 
 @dataclass
@@ -59,8 +59,8 @@ def ingest(
     if not sources.exists():
         raise LifecycleError(f"no sources at {sources}: run `lifecycle generate` first")
     results = []
-    with connect(settings) as con:
-        ensure_bookkeeping(con)
+    with connect_warehouse(settings) as con:
+        ensure_raw_bookkeeping(con)
         loaders: list[tuple[str, Callable[[], tuple[list[Batch], list[str]]]]] = [
             ("app", lambda: (load_app(con, sources / "app.sqlite", full_refresh=full_refresh), [])),
             ("events", lambda: load_events(con, sources / "events", as_of=as_of)),

@@ -22,7 +22,6 @@ from lifecycle.ingest.landing import (
     json_struct_type,
     json_types_sql,
     read_watermark,
-    sql_literal,
     transaction,
     type_mismatch_sql,
     typed_fields,
@@ -30,6 +29,7 @@ from lifecycle.ingest.landing import (
     write_watermark,
 )
 from lifecycle.ingest.schemas import APP_TABLES, LINEAGE_COLUMNS
+from lifecycle.storage import quote_literal
 
 SOURCE = "app"
 #: How many change ids below the watermark are re-read each run.
@@ -117,11 +117,11 @@ def _land_table(
         create or replace temp table _fresh as
         select c.*
         from _changes as c
-        where c.table_name = {sql_literal(table)}
+        where c.table_name = {quote_literal(table)}
             and c.change_id not in (select _change_id from raw.{raw_table} where _change_id > {low})
             and c.change_id not in (
                 select line_number from raw._quarantine
-                where source = {sql_literal(SOURCE)} and line_number > {low}
+                where source = {quote_literal(SOURCE)} and line_number > {low}
             )
         """
     )
@@ -139,7 +139,7 @@ def _land_table(
         from (
             select
                 change_id, op, changed_at, row_json,
-                json_transform(row_json, {sql_literal(json_struct_type(columns))}) as parsed,
+                json_transform(row_json, {quote_literal(json_struct_type(columns))}) as parsed,
                 {json_types_sql("row_json", checked)} as types
             from _fresh
             where json_valid(row_json)
@@ -149,8 +149,8 @@ def _land_table(
     con.execute(
         f"""
         insert into raw._quarantine
-        select {sql_literal(SOURCE)}, {sql_literal(batch.batch_id)}, {sql_literal(source_file)}, change_id,
-            row_json, reason, ?
+        select {quote_literal(SOURCE)}, {quote_literal(batch.batch_id)}, {quote_literal(source_file)},
+            change_id, row_json, reason, ?
         from (
             select change_id, row_json, 'invalid JSON in change_log.row_json' as reason
             from _fresh where not json_valid(row_json)
@@ -163,7 +163,7 @@ def _land_table(
     )
     extra = [c for c in existing_columns(con, raw_table) if c not in columns and c not in BOOKKEEPING_COLUMNS]
     select_cols = ", ".join(f'parsed."{c}"' for c in columns)
-    extra_cols = "".join(f", json_extract_string(row_json, {sql_literal('$.' + c)})" for c in extra)
+    extra_cols = "".join(f", json_extract_string(row_json, {quote_literal('$.' + c)})" for c in extra)
     target_cols = ", ".join(
         ['"_change_id"', '"_op"', '"_changed_at"', *(f'"{c}"' for c in [*columns, *extra])]
     )
@@ -210,17 +210,17 @@ def _apply_drift(
 def _quarantine_unknown_tables(
     con: duckdb.DuckDBPyConnection, batch: Batch, source_file: str, low: int
 ) -> None:
-    known = ", ".join(sql_literal(t) for t in APP_TABLES)
+    known = ", ".join(quote_literal(t) for t in APP_TABLES)
     quarantined = con.execute(
         f"""
         insert into raw._quarantine
-        select {sql_literal(SOURCE)}, ?, ?, change_id, row_json,
+        select {quote_literal(SOURCE)}, ?, ?, change_id, row_json,
             'table ' || table_name || ' is not declared in ingest/schemas.py', ?
         from _changes
         where table_name not in ({known})
             and change_id not in (
                 select line_number from raw._quarantine
-                where source = {sql_literal(SOURCE)} and line_number > {low}
+                where source = {quote_literal(SOURCE)} and line_number > {low}
             )
         """,
         [batch.batch_id, source_file, utc_now()],

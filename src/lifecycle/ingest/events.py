@@ -29,13 +29,13 @@ from lifecycle.ingest.landing import (
     json_types_sql,
     landing_time,
     log_failure,
-    sql_literal,
     transaction,
     type_mismatch_sql,
     typed_fields,
     utc_now,
 )
 from lifecycle.ingest.schemas import EVENT_FIELDS, EVENT_REQUIRED
+from lifecycle.storage import quote_literal
 
 SOURCE = "events"
 RAW_TABLE = "events_clickstream"
@@ -159,7 +159,7 @@ def _split_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts:
                 select source_file, unnest(range(1, len(lines) + 1)) as line_number, unnest(lines) as line
                 from (select source_file, string_split(text, chr(10)) as lines from _texts)
             )
-            where starts_with(line, '{{') or not regexp_full_match(line, {sql_literal(_BLANK_LINE)})
+            where starts_with(line, '{{') or not regexp_full_match(line, {quote_literal(_BLANK_LINE)})
             """
         )
     finally:
@@ -187,9 +187,9 @@ def _judge_lines(con: duckdb.DuckDBPyConnection) -> None:
         for name in EVENT_REQUIRED
     }
     missing = " ".join(f"when {absent[name]} then 'missing required field {name}'" for name in EVENT_REQUIRED)
-    struct = sql_literal(json_struct_type({name: EVENT_FIELDS[name] for name in typed})) if typed else None
+    struct = quote_literal(json_struct_type({name: EVENT_FIELDS[name] for name in typed})) if typed else None
     parsed = f"json_transform(line, {struct})" if struct else "null"
-    declared = "[" + ", ".join(sql_literal(name) for name in names) + "]"
+    declared = "[" + ", ".join(quote_literal(name) for name in names) + "]"
     # JSON functions raise on malformed text, so every one that looks inside a line sits in a CASE branch
     # (evaluated only for the rows its condition selects): json_valid first, then only objects. Not in an
     # AND: DuckDB may evaluate the terms of a conjunction in any order.
@@ -243,18 +243,18 @@ def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     con.execute(
         f"""
         insert into raw._quarantine
-        select {sql_literal(SOURCE)}, ?, j.source_file, j.line_number, l.line, j.reason, ?
+        select {quote_literal(SOURCE)}, ?, j.source_file, j.line_number, l.line, j.reason, ?
         from _judged as j
         join _lines as l on l.rowid = j.line_id
         where j.reason is not null
         """,
         [batch.batch_id, now],
     )
-    struct = sql_literal(json_struct_type(EVENT_FIELDS))
+    struct = quote_literal(json_struct_type(EVENT_FIELDS))
     extra = [c for c in existing_columns(con, RAW_TABLE) if c not in EVENT_FIELDS and not c.startswith("_")]
     columns = [*EVENT_FIELDS, *extra]
     values = [f'parsed."{c}"' for c in EVENT_FIELDS] + [
-        f"json_extract_string(line, {sql_literal('$.' + c)})" for c in extra
+        f"json_extract_string(line, {quote_literal('$.' + c)})" for c in extra
     ]
     # Every line without a reason is a JSON object, so it is safe to parse here.
     con.execute(
@@ -314,8 +314,8 @@ def _check_removed_or_retyped(con: duckdb.DuckDBPyConnection, files: list[str]) 
     One grouped query over the object lines of ``files`` gives which required keys occur in each file and,
     per declared field, how many values it has and how many of them did not parse.
     """
-    struct = sql_literal(json_struct_type(EVENT_FIELDS))
-    has_key = ", ".join(f"bool_or(list_contains(keys, {sql_literal(name)}))" for name in EVENT_REQUIRED)
+    struct = quote_literal(json_struct_type(EVENT_FIELDS))
+    has_key = ", ".join(f"bool_or(list_contains(keys, {quote_literal(name)}))" for name in EVENT_REQUIRED)
     per_field = ", ".join(
         f"count(*) filter (where types[{i}] <> 'NULL'),"
         f" count(*) filter (where types[{i}] <> 'NULL' and parsed.\"{name}\" is null)"
@@ -350,7 +350,7 @@ def _check_removed_or_retyped(con: duckdb.DuckDBPyConnection, files: list[str]) 
         for source_file, _, counts in stats:
             values, bad = counts[2 * index], counts[2 * index + 1]
             if bad > RETYPED_SHARE * values:
-                path = sql_literal("$." + name)
+                path = quote_literal("$." + name)
                 failed = (
                     f"json_type(line, {path}) <> 'NULL' and json_transform(line, {struct}).\"{name}\" is null"
                 )

@@ -1,4 +1,4 @@
-"""Shared landing mechanics: raw bookkeeping tables, batches, and typed JSON parsing inside DuckDB.
+"""Shared landing mechanics: batches, raw tables, and typed JSON parsing inside DuckDB.
 
 Every loader lands one batch per transaction: the rows, their quarantine, the watermark or manifest entry
 and the ``raw._ingest_log`` row commit together, so a crash (even ``kill -9``) leaves either all or nothing.
@@ -17,30 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from lifecycle.ingest.schemas import LINEAGE_COLUMNS
-
-BOOKKEEPING_DDL = """
-create schema if not exists raw;
-create table if not exists raw._ingest_log (
-    source varchar, batch_id varchar, started_at timestamp, finished_at timestamp,
-    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
-    watermark_before varchar, watermark_after varchar, status varchar, error varchar
-);
-create table if not exists raw._quarantine (
-    source varchar, batch_id varchar, source_file varchar, line_number bigint,
-    raw_text varchar, reason varchar, quarantined_at timestamp
-);
-create table if not exists raw._watermarks (
-    source varchar primary key, watermark varchar, updated_at timestamp
-);
-create table if not exists raw._manifest (
-    source varchar, path varchar primary key, size bigint, sha256 varchar,
-    batch_id varchar, loaded_at timestamp
-);
-create table if not exists raw._schema_changes (
-    source varchar, entity varchar, field varchar, change varchar,
-    detected_in varchar, batch_id varchar, detected_at timestamp
-);
-"""
+from lifecycle.storage import quote_ident, quote_literal
 
 
 def chunk_rows(default: int) -> int:
@@ -62,10 +39,6 @@ def landing_time(con: duckdb.DuckDBPyConnection, table: str) -> dt.datetime:
     (newest,) = con.execute(f"select max(_ingested_at) from raw.{table}").fetchone()  # type: ignore[misc]
     now = utc_now()
     return now if newest is None or now > newest else newest + dt.timedelta(microseconds=1)
-
-
-def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(BOOKKEEPING_DDL)
 
 
 @dataclass
@@ -137,7 +110,7 @@ def write_watermark(con: duckdb.DuckDBPyConnection, source: str, value: str) -> 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
     """Create ``raw.<table>`` with the declared columns plus lineage columns, if it does not exist."""
     cols = {**columns, **LINEAGE_COLUMNS}
-    ddl = ", ".join(f'"{name}" {type_}' for name, type_ in cols.items())
+    ddl = ", ".join(f"{quote_ident(name)} {type_}" for name, type_ in cols.items())
     con.execute(f"create table if not exists raw.{table} ({ddl})")
 
 
@@ -153,10 +126,6 @@ def existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 def json_struct_type(columns: dict[str, str]) -> str:
     """The DuckDB ``json_transform`` structure for a declared schema."""
     return json.dumps(columns)
-
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 #: Types that ``json_transform`` makes from any non-null JSON value (a value of another JSON type becomes its
@@ -182,7 +151,7 @@ def json_types_sql(json_col: str, fields: Sequence[str], *, with_root: bool = Fa
         paths.append("")
     if not paths:
         return "null::varchar[]"
-    return f"json_type({json_col}, [{', '.join(sql_literal(path) for path in paths)}])"
+    return f"json_type({json_col}, [{', '.join(quote_literal(path) for path in paths)}])"
 
 
 def type_mismatch_sql(
@@ -200,7 +169,7 @@ def type_mismatch_sql(
     position = {name: index for index, name in enumerate(looked_up or fields, start=1)}
     cases = " ".join(
         f"when {parsed_col}.\"{name}\" is null and {types_col}[{position[name]}] <> 'NULL'"
-        f" then {sql_literal(name)}"
+        f" then {quote_literal(name)}"
         for name in fields
     )
     return f"case {cases} else null end"

@@ -1,16 +1,25 @@
-"""Serving: publish the audited marts to the analysts' database by atomic file swap, plus Parquet copies.
+"""Serving: publish an audited build, all or nothing.
 
-A DuckDB file has one writer or many readers. Analysts read ``analytics.duckdb``; the pipeline never writes
-to it in place. It builds a new file beside it and renames it over the old one (``os.replace``), so an open
-analyst session keeps reading the old file and sees the new data when it reconnects. After the swap the
-CRM segments are exported from the published file (``reverse_etl``), checked against their contract first.
+A publication is a folder under ``publications/`` holding everything analysts and downstream tools see —
+``analytics.duckdb`` (the marts), their Parquet copies, the CRM export, ``publication.json`` and the dbt
+artifacts of the build (the production state of pull-request checks). It is prepared and checked in a
+hidden folder, renamed into place, and made current by replacing one symbolic link
+(``publications/current``) with a single ``rename``. The stable paths (``analytics.duckdb``, ``exports/``,
+``state/production``, ``state/last_publication.json``) are links through ``current``, so they always show
+one whole publication: a failure or ``kill -9`` at any point leaves the previous one in place, and a rerun
+completes the new one.
+
+Only a build whose every gate passed, unchanged since, is published (``quality.verdict``); any caller gets
+that rule. An analyst session keeps reading the file it opened; it sees the new data after reconnecting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,76 +29,186 @@ import duckdb
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.publish.reverse_etl import CrmExport, export_crm_segments
-from lifecycle.warehouse import duckdb_config
+from lifecycle.quality.verdict import PUBLISHED_SCHEMA, marts_fingerprint, require_publishable
+from lifecycle.storage import connect, quote_ident, quote_literal
 
-PUBLISHED_SCHEMAS = ("marts",)
+#: Publications kept besides the current one (an analyst session may still read the previous file).
+KEEP_PREVIOUS = 1
+#: The dbt artifacts kept with a publication: pull-request checks compare against them (``--state``).
+DBT_ARTIFACTS = ("manifest.json", "run_results.json")
 
 
 @dataclass(frozen=True)
 class Publication:
+    publication_id: str
+    run_id: str
     path: Path
     tables: dict[str, int]
     published_at: dt.datetime
-    crm: CrmExport | None = None
+    crm: CrmExport
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def publish(settings: Settings, *, run_id: str) -> Publication:
-    """Copy every mart into a fresh analyst database and swap it in; export each mart as Parquet."""
+def publish(settings: Settings) -> Publication:
+    """Publish the warehouse's marts if every gate passed on exactly them; GateFailed otherwise."""
     if not settings.warehouse_path.exists():
         raise LifecycleError(f"no warehouse at {settings.warehouse_path}: run `lifecycle transform` first")
-    staging = settings.data_dir / f".analytics-{uuid.uuid4().hex[:8]}.duckdb"
-    parquet_tmp = settings.exports_dir / f".marts-{uuid.uuid4().hex[:8]}"
-    published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    tables: dict[str, int] = {}
-    # The new file is this connection's own database; the warehouse is attached read-only beside it.
-    con = duckdb.connect(str(staging), config=duckdb_config(settings))
+    published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    publication_id = f"{published_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    root = settings.publications_dir
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_unfinished(root)
+    folder = root / f".new-{publication_id}"
     try:
-        con.execute(f"attach {_quote(settings.warehouse_path)} as warehouse (read_only)")
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables() where database_name = 'warehouse'"
-                " and schema_name in ? order by table_name",
-                [list(PUBLISHED_SCHEMAS)],
-            ).fetchall()
-        ]
-        if not names:
+        (folder / "exports" / "marts").mkdir(parents=True)
+        tables, verdicts = _copy_marts(settings, folder, published_at)
+        run_id = verdicts["validate"].run_id
+        crm = export_crm_segments(folder / "analytics.duckdb", folder / "exports")
+        production = _keep_dbt_artifacts(settings, verdicts["dbt build"].dbt_invocation_id, folder)
+        record = {
+            "publication_id": publication_id,
+            "run_id": run_id,
+            "published_at": published_at.isoformat(),
+            "tables": tables,
+            "verdicts": {gate: verdict.describe() for gate, verdict in verdicts.items()},
+            "dbt_invocation_id": production,
+            "crm_segments": {
+                "rows": crm.rows,
+                "files": [f"exports/{crm.csv.name}", f"exports/{crm.parquet.name}"],
+            },
+        }
+        (folder / "publication.json").write_text(json.dumps(record, indent=2))
+        _sync_tree(folder)
+        failpoint("publish:prepared")
+        os.rename(folder, root / publication_id)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    failpoint("publish:renamed")
+    _replace_link(root / "current", Path(publication_id))
+    failpoint("publish:switched")
+    ensure_links(settings)
+    _prune(root)
+    return Publication(publication_id, run_id, settings.analytics_path, tables, published_at, crm)
+
+
+def _copy_marts(settings: Settings, folder: Path, published_at: dt.datetime) -> tuple[dict[str, int], dict]:
+    """Copy the marts into ``folder/analytics.duckdb`` and Parquet, after checking the gates' verdicts.
+
+    The warehouse stays attached read-only for the whole copy, so no writer can change it between the
+    check of its fingerprint and the copy.
+    """
+    tables: dict[str, int] = {}
+    with connect(folder / "analytics.duckdb", settings=settings) as con:
+        try:
+            con.execute(f"attach {quote_literal(settings.warehouse_path)} as warehouse (read_only)")
+        except duckdb.IOException as error:
+            raise LifecycleError(
+                f"cannot read {settings.warehouse_path} ({error}); is another process writing to it?"
+            ) from error
+        fingerprint, counts = marts_fingerprint(con, "warehouse")
+        if not counts:
             raise LifecycleError("no marts to publish in the warehouse: run `lifecycle transform` first")
-        parquet_tmp.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            con.execute(f"create table main.{name} as select * from warehouse.marts.{name}")
-            (count,) = con.execute(f"select count(*) from main.{name}").fetchone()  # type: ignore[misc]
-            tables[name] = count
-            con.execute(f"copy main.{name} to {_quote(parquet_tmp / (name + '.parquet'))} (format parquet)")
+        verdicts = require_publishable(settings, fingerprint)
+        for name, rows in counts.items():
+            table = quote_ident(name)
+            con.execute(f"create table main.{table} as select * from warehouse.{PUBLISHED_SCHEMA}.{table}")
+            parquet = folder / "exports" / "marts" / f"{name}.parquet"
+            con.execute(f"copy main.{table} to {quote_literal(parquet)} (format parquet)")
+            tables[name] = rows
+            failpoint("publish:copying")
         con.execute(
             "create table main._publication as"
             " select ? as run_id, cast(? as timestamp) as published_at, ? as tables",
-            [run_id, published_at, ",".join(names)],
+            [verdicts["validate"].run_id, published_at, ",".join(counts)],
         )
         con.execute("detach warehouse")
         con.execute("checkpoint")
-    except BaseException:
-        con.close()
-        staging.unlink(missing_ok=True)
-        shutil.rmtree(parquet_tmp, ignore_errors=True)
-        raise
-    con.close()
-    os.replace(staging, settings.analytics_path)
-    _swap_directory(parquet_tmp, settings.exports_dir / "marts")
-    # Only from what was just published, never from the warehouse; a broken contract raises and keeps the
-    # previous CRM export (the marts stay published: analysts are not held back by the CRM feed).
-    crm = export_crm_segments(settings)
-    return Publication(settings.analytics_path, tables, published_at, crm)
+    return tables, verdicts
 
 
-def _swap_directory(new: Path, target: Path) -> None:
-    """Replace a directory as close to atomically as POSIX allows: rename old away, rename new in."""
-    old = target.with_name(f".{target.name}-old-{uuid.uuid4().hex[:8]}")
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+def _keep_dbt_artifacts(settings: Settings, invocation_id: str | None, folder: Path) -> str | None:
+    """Copy the build's dbt artifacts (kept by ``transform`` in ``state/build``) into the publication."""
+    if invocation_id is None:  # a build not made by dbt (hand-made warehouses in tests): no artifacts
+        return None
+    source = settings.build_state_dir
+    results = source / "run_results.json"
+    found = json.loads(results.read_text())["metadata"]["invocation_id"] if results.exists() else None
+    if found != invocation_id:
+        raise LifecycleError(
+            f"the dbt artifacts of the audited build (invocation {invocation_id}) are not in {source}"
+            f" (found {found}): rerun `lifecycle transform` and the gates"
+        )
+    target = folder / "production"
+    target.mkdir()
+    for name in DBT_ARTIFACTS:
+        shutil.copyfile(source / name, target / name)
+    return invocation_id
+
+
+def ensure_links(settings: Settings) -> None:
+    """Point the stable paths at the current publication (also turns an older layout into links)."""
+    if not (settings.publications_dir / "current").exists():
+        return
+    current = Path("publications") / "current"
+    links = {
+        settings.analytics_path: current / "analytics.duckdb",
+        settings.exports_dir: current / "exports",
+        settings.production_state_dir: Path("..") / current / "production",
+        settings.last_publication_path: Path("..") / current / "publication.json",
+    }
+    for link, target in links.items():
+        if not (link.is_symlink() and Path(os.readlink(link)) == target):
+            _replace_link(link, target)
+
+
+def read_publication(settings: Settings) -> dict | None:
+    """The current publication's record (``publication.json``), or None before the first one."""
+    path = settings.last_publication_path
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _replace_link(link: Path, target: Path) -> None:
+    """Make ``link`` a symbolic link to ``target`` with one atomic rename.
+
+    A real folder in its place (the layout from before publications were folders, or a data directory
+    copied without ``--preserve=links``) is moved aside first and removed after.
+    """
+    tmp = link.with_name(f".{link.name}-link-{uuid.uuid4().hex[:8]}")
+    tmp.symlink_to(target)
+    old = None
+    if link.is_dir() and not link.is_symlink():
+        old = link.with_name(f".{link.name}-old-{uuid.uuid4().hex[:8]}")
+        link.rename(old)
+    os.replace(tmp, link)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_unfinished(root: Path) -> None:
+    """Folders of publications that a crash interrupted before they became current."""
+    for leftover in root.glob(".new-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _prune(root: Path) -> None:
+    current = os.readlink(root / "current")
+    finished = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "current")
+    older = [p for p in finished if p.name != current and p.name < current]
+    for stale in older[: max(0, len(older) - KEEP_PREVIOUS)]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush the publication's files to disk before it is renamed into place (survives a power cut)."""
+    for path in [*folder.rglob("*"), folder]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def failpoint(name: str) -> None:
+    """Crash-test hook: ``LIFECYCLE_FAILPOINT=<name>`` kills the process here with SIGKILL (tests only)."""
+    if os.environ.get("LIFECYCLE_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,21 +1,19 @@
-"""Reverse ETL: customer segments for the CRM, read from the published ``analytics.duckdb`` only.
+"""Reverse ETL: customer segments for the CRM, read from the publication's ``analytics.duckdb`` only.
 
 The export carries hashed contact keys, never raw email or phone. It is checked against a declared contract
-before anything is written, and written by temp file + ``os.replace``: a failed check leaves the previous
-export in place, and a reader never sees a half-written file.
+before anything is written; it is written into the publication being prepared, so it becomes visible with
+that publication or not at all (``lifecycle.publish``).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
+from lifecycle.storage import connect, quote_literal
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ CRM_SEGMENTS = Contract(
         Column("customer_id", "BIGINT", "the shop's customer id; unique, never null"),
         Column("email_hash", "VARCHAR", "salted SHA-256 of the normalised email (null if none)"),
         Column("phone_hash", "VARCHAR", "salted SHA-256 of the normalised phone (null if none)"),
-        Column("rfm_segment", "VARCHAR", "RFM segment, null while the published marts have no RFM model"),
+        Column("rfm_segment", "VARCHAR", "RFM segment (fct_customer_rfm); null for a customer with no order"),
         Column("is_active", "BOOLEAN", "active customer, as defined once in dim_customers"),
         Column("lifetime_value", "DECIMAL(18,2)", "net revenue from the customer to date"),
     ),
@@ -56,78 +54,23 @@ class CrmExport:
     csv: Path
     parquet: Path
     rows: int
-    #: Where rfm_segment came from (``table.column``), or None when no RFM model is published yet.
-    rfm_source: str | None
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    rows = con.execute(
-        "select column_name, data_type from duckdb_columns()"
-        " where database_name = 'published' and schema_name = 'main' and table_name = ?"
-        " order by column_index",
-        [table],
-    ).fetchall()
-    return dict(rows)
-
-
-def find_rfm_source(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
-    """The published (table, column) holding each customer's RFM segment, if one exists yet.
-
-    Looked up at run time because the RFM model is being built separately: ``dim_customers.rfm_segment``
-    if it is there, else the first published table named like ``*rfm*`` with ``customer_id`` and a column
-    named ``rfm_segment`` (or, failing that, ``segment``).
-    """
-    if "rfm_segment" in _columns(con, "dim_customers"):
-        return ("dim_customers", "rfm_segment")
-    tables = [
-        r[0]
-        for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'published'"
-            " and schema_name = 'main' and table_name ilike '%rfm%' order by table_name"
-        ).fetchall()
-    ]
-    for table in tables:
-        columns = _columns(con, table)
-        if "customer_id" not in columns:
-            continue
-        for candidate in ("rfm_segment", "segment"):
-            if candidate in columns:
-                return (table, candidate)
-    return None
-
-
-def segments_query(rfm: tuple[str, str] | None) -> str:
-    """The export's select over the published marts (attached as ``published``)."""
-    if rfm is None:
-        rfm_join, rfm_value = "", "cast(null as varchar)"
-    elif rfm[0] == "dim_customers":
-        rfm_join, rfm_value = "", f"cast(customers.{_ident(rfm[1])} as varchar)"
-    else:
-        rfm_join = (
-            f"left join published.main.{_ident(rfm[0])} as rfm on customers.customer_id = rfm.customer_id"
-        )
-        rfm_value = f"cast(rfm.{_ident(rfm[1])} as varchar)"
-    return f"""
-        select
-            customers.customer_id,
-            customers.email_hash,
-            customers.phone_hash,
-            {rfm_value} as rfm_segment,
-            customers.is_active,
-            customers.lifetime_value
-        from published.main.dim_customers as customers
-        {rfm_join}
-        where not coalesce(customers.is_erased, false)
-        order by customers.customer_id
-    """
+#: The export's select over the publication (attached as ``published``).
+SEGMENTS_QUERY = """
+    select
+        customers.customer_id,
+        customers.email_hash,
+        customers.phone_hash,
+        cast(rfm.rfm_segment as varchar) as rfm_segment,
+        customers.is_active,
+        customers.lifetime_value
+    from published.main.dim_customers as customers
+    left join published.main.fct_customer_rfm as rfm
+        on customers.customer_id = rfm.customer_id
+    where not coalesce(customers.is_erased, false)
+    order by customers.customer_id
+"""
 
 
 def contract_violations(
@@ -178,56 +121,32 @@ def contract_violations(
     return problems
 
 
-def export_crm_segments(settings: Settings) -> CrmExport:
-    """Check the CRM segments of the published marts against the contract, then write CSV and Parquet.
+def export_crm_segments(analytics: Path, out_dir: Path) -> CrmExport:
+    """Check the CRM segments of the publication ``analytics`` against the contract; write CSV and Parquet.
 
     Raises GateFailed, writing nothing, when the contract does not hold (LifecycleError when the
-    published marts cannot be read at all).
+    publication cannot be read at all).
     """
-    if not settings.analytics_path.exists():
-        raise LifecycleError(
-            f"no published marts at {settings.analytics_path}: run `lifecycle publish` first"
-        )
-    out_dir = settings.exports_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     target_csv = out_dir / f"{CRM_SEGMENTS.name}.csv"
     target_parquet = out_dir / f"{CRM_SEGMENTS.name}.parquet"
-    tag = uuid.uuid4().hex[:8]
-    tmp_csv = out_dir / f".{CRM_SEGMENTS.name}-{tag}.csv"
-    tmp_parquet = out_dir / f".{CRM_SEGMENTS.name}-{tag}.parquet"
-    # An in-memory session with the published file attached read-only: never the warehouse, and never a
-    # write lock on the file analysts read.
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach {_quote(settings.analytics_path)} as published (read_only)")
-        if not _columns(con, "dim_customers"):
-            raise LifecycleError(
-                f"{settings.analytics_path} has no dim_customers: the CRM export reads customers from it"
-            )
-        rfm = find_rfm_source(con)
+    # An in-memory session with the publication attached read-only: never the warehouse.
+    with connect() as con:
+        con.execute(f"attach {quote_literal(analytics)} as published (read_only)")
         try:
-            con.execute(f"create temp table {CRM_SEGMENTS.name} as {segments_query(rfm)}")
+            con.execute(f"create temp table {CRM_SEGMENTS.name} as {SEGMENTS_QUERY}")
             (expected,) = con.execute(  # type: ignore[misc]
                 "select count(*) from published.main.dim_customers where not coalesce(is_erased, false)"
             ).fetchone()
         except duckdb.Error as exc:
             raise LifecycleError(
-                f"CRM export: cannot read customers from {settings.analytics_path}: {exc}"
+                f"CRM export: cannot read dim_customers and fct_customer_rfm from {analytics}: {exc}"
             ) from exc
         problems = contract_violations(con, CRM_SEGMENTS.name, CRM_SEGMENTS, expected)
         if problems:
-            # A gate on the CRM feed: the run stops with exit 2 and the report names the broken check.
             raise GateFailed(
-                f"CRM export contract {CRM_SEGMENTS.name!r} failed, nothing written, the previous export"
-                f" in {out_dir} stays: " + "; ".join(problems)
+                f"CRM export contract {CRM_SEGMENTS.name!r} failed; nothing was published: "
+                + "; ".join(problems)
             )
-        rows = expected
-        con.execute(f"copy {CRM_SEGMENTS.name} to {_quote(tmp_csv)} (format csv, header true)")
-        con.execute(f"copy {CRM_SEGMENTS.name} to {_quote(tmp_parquet)} (format parquet)")
-        os.replace(tmp_csv, target_csv)
-        os.replace(tmp_parquet, target_parquet)
-    finally:
-        con.close()
-        tmp_csv.unlink(missing_ok=True)
-        tmp_parquet.unlink(missing_ok=True)
-    return CrmExport(target_csv, target_parquet, rows, f"{rfm[0]}.{rfm[1]}" if rfm else None)
+        con.execute(f"copy {CRM_SEGMENTS.name} to {quote_literal(target_csv)} (format csv, header true)")
+        con.execute(f"copy {CRM_SEGMENTS.name} to {quote_literal(target_parquet)} (format parquet)")
+    return CrmExport(target_csv, target_parquet, expected)

@@ -14,6 +14,7 @@ from typing import Literal
 import duckdb
 
 from lifecycle.errors import LifecycleError
+from lifecycle.storage import connect
 
 Status = Literal["passed", "failed", "error", "skipped"]
 
@@ -143,7 +144,7 @@ def record_history(report: ValidationReport, warehouse_path: Path, run_id: str) 
     names = ", ".join(HISTORY_COLUMNS)
     placeholders = ", ".join("?" for _ in HISTORY_COLUMNS)
     try:
-        with duckdb.connect(str(warehouse_path)) as con:
+        with connect(warehouse_path) as con:
             con.execute("create schema if not exists audit")
             con.execute(f"create table if not exists audit.quality_results ({columns})")
             con.begin()

@@ -32,6 +32,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.quality import gx_duckdb
 from lifecycle.quality.report import ExpectationOutcome, Status, ValidationReport, record_history
 from lifecycle.quality.suites import TableSuites, load_suites
+from lifecycle.storage import connect
 
 __all__ = ["ValidationReport", "record_history", "validate"]
 
@@ -159,7 +160,7 @@ def _ephemeral_context(docs_dir: Path) -> Any:
 
 def _existing_tables(warehouse: Path) -> set[tuple[str, str]]:
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with connect(warehouse, read_only=True) as con:
             rows = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
     except duckdb.Error as error:
         raise LifecycleError(

@@ -1,0 +1,90 @@
+"""Storage: every DuckDB connection the package opens, SQL quoting, and the raw schema's bookkeeping tables.
+
+One place decides how DuckDB runs here (threads, memory limit, where it spills; README, "Configuration"),
+so no caller can forget a setting. A DuckDB file has one writer or many readers: readers pass
+``read_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from lifecycle.config import Settings, load_settings
+
+
+def duckdb_config(settings: Settings) -> dict[str, str]:
+    """The DuckDB settings of profiles.yml, from the same environment variables and defaults."""
+    temp = os.environ.get("LIFECYCLE_DUCKDB_TEMP_DIR", str(settings.data_dir / "tmp"))
+    return {
+        "threads": os.environ.get("LIFECYCLE_DUCKDB_THREADS", "2"),
+        "memory_limit": os.environ.get("LIFECYCLE_DUCKDB_MEMORY_LIMIT", "4GB"),
+        "temp_directory": temp,
+    }
+
+
+def connect(
+    path: Path | str | None = None, *, read_only: bool = False, settings: Settings | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB database at ``path`` (in memory if None) with the project's settings.
+
+    The connection is a context manager (``with connect(p) as con:`` closes it). A read-only open of a file
+    another process is writing fails with DuckDB's lock error; callers that expect a writer say so.
+    """
+    config = duckdb_config(settings or load_settings())
+    return duckdb.connect(":memory:" if path is None else str(path), read_only=read_only, config=config)
+
+
+def connect_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The working warehouse (``warehouse.duckdb``) of this data directory.
+
+    It holds raw personal data (the application's CDC row images), so it is readable by its owner only.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    con = connect(settings.warehouse_path, read_only=read_only, settings=settings)
+    if not read_only:
+        settings.warehouse_path.chmod(0o600)
+    return con
+
+
+def quote_literal(value: str | Path) -> str:
+    """A SQL string literal (paths and values that are not parameters, e.g. in ``attach`` or ``copy``)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, quoted so that any name (a column called ``order``, a dash) is taken as is."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+#: The raw schema's bookkeeping: what each ingestion batch read and landed, what it quarantined, where each
+#: source's change log was read up to, which files have landed, and how the sources' schemas drifted.
+RAW_BOOKKEEPING_DDL = """
+create schema if not exists raw;
+create table if not exists raw._ingest_log (
+    source varchar, batch_id varchar, started_at timestamp, finished_at timestamp,
+    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+    watermark_before varchar, watermark_after varchar, status varchar, error varchar
+);
+create table if not exists raw._quarantine (
+    source varchar, batch_id varchar, source_file varchar, line_number bigint,
+    raw_text varchar, reason varchar, quarantined_at timestamp
+);
+create table if not exists raw._watermarks (
+    source varchar primary key, watermark varchar, updated_at timestamp
+);
+create table if not exists raw._manifest (
+    source varchar, path varchar primary key, size bigint, sha256 varchar,
+    batch_id varchar, loaded_at timestamp
+);
+create table if not exists raw._schema_changes (
+    source varchar, entity varchar, field varchar, change varchar,
+    detected_in varchar, batch_id varchar, detected_at timestamp
+);
+"""
+
+
+def ensure_raw_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_BOOKKEEPING_DDL)
