@@ -10,16 +10,9 @@ import math
 import duckdb
 import pytest
 
-from lifecycle.bench import (
-    dag_order,
-    expectation_sql,
-    loglog_slope,
-    one_line,
-    parse_scales,
-    render_markdown,
-    summarize,
-    target_met,
-)
+from lifecycle.bench.__main__ import parse_scales
+from lifecycle.bench.baselines import dag_order, expectation_sql
+from lifecycle.bench.report import loglog_slope, one_line, render_markdown, summarize, target_met
 
 
 def test_loglog_slope_of_a_power_law_is_its_exponent() -> None:

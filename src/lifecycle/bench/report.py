@@ -1,0 +1,279 @@
+"""The benchmark's results: the ratios against their targets, ``results.json`` and ``results.md``.
+
+Everything here is a pure function of the measurements, except ``write_results`` at the edge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lifecycle.bench.harness import ScaleRuns
+
+#: Targets: (comparison, threshold). ``<=`` means lower is better.
+TARGETS: dict[str, tuple[str, float]] = {
+    "ingest_vs_native": (">=", 0.5),
+    "dbt_vs_raw_sql": ("<=", 1.5),
+    "incremental_vs_full": ("<=", 0.1),
+    "ge_vs_sql": ("<=", 3.0),
+    "scaling_exponent": ("<=", 1.1),
+    "scaling_exponent_cpu": ("<=", 1.1),
+    "peak_rss_gb": ("<=", 4.0),
+}
+RATIO_MEANING = {
+    "ingest_vs_native": "our events ingestion rows/s ÷ DuckDB read_json of the same files into a table",
+    "dbt_vs_raw_sql": "`dbt build --full-refresh` wall time ÷ the same compiled SQL run directly in DuckDB",
+    "incremental_vs_full": "`dbt build` of one more day (incremental) ÷ `dbt build --full-refresh`",
+    "ge_vs_sql": "GE checkpoints (validate, without Data Docs) ÷ the same checks as plain SQL queries",
+    "scaling_exponent": "log-log slope of total stage wall time against scale",
+    "scaling_exponent_cpu": "the same slope on CPU seconds (stages and their children): robust to a busy box",
+    "peak_rss_gb": "largest single-process peak RSS of any stage at the largest scale (GB)",
+}
+
+
+def loglog_slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of log(y) against log(x): 1 is linear scaling, below 1 is sub-linear."""
+    usable = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
+    if len({x for x, _ in usable}) < 2:
+        raise ValueError(f"a slope needs two distinct positive x values, got {list(points)}")
+    mean_x = sum(x for x, _ in usable) / len(usable)
+    mean_y = sum(y for _, y in usable) / len(usable)
+    numerator = sum((x - mean_x) * (y - mean_y) for x, y in usable)
+    denominator = sum((x - mean_x) ** 2 for x, _ in usable)
+    return numerator / denominator
+
+
+def target_met(name: str, value: float | None) -> bool | None:
+    """Whether ``value`` meets the target of ``name``; None when it could not be measured."""
+    if value is None:
+        return None
+    comparison, threshold = TARGETS[name]
+    return value >= threshold if comparison == ">=" else value <= threshold
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or None when either was not measured (or the denominator is 0)."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """A status fit for one Markdown table cell: one line, no pipes, at most ``limit`` characters."""
+    first = " ".join(text.split()).replace("|", "/")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def fmt_seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f}"
+
+
+def fmt_rate(rows: int | None, seconds: float | None) -> str:
+    if not rows or not seconds:
+        return "—"
+    return f"{rows / seconds:,.0f}"
+
+
+def fmt_bytes(value: int | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 2**30:.2f} GB" if value >= 2**30 else f"{value / 2**20:,.0f} MB"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _detail_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_detail_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _ratios(runs: ScaleRuns) -> dict[str, float | None]:
+    """The ratios measured at one scale (the scaling exponent needs all scales: ``summarize``)."""
+    ingest = runs.step("ingest").report
+    ours = ratio(ingest.get("events_rows"), ingest.get("events_seconds"))
+    theirs = ratio(runs.native_ingest.report.get("rows"), runs.native_ingest.report.get("call_seconds"))
+    return {
+        "ingest_vs_native": ratio(ours, theirs),
+        "dbt_vs_raw_sql": ratio(runs.full_refresh.seconds, runs.replay.report.get("call_seconds")),
+        # The day's dbt build against the full rebuild: generating the day simulates the sources (not
+        # platform work) and ingestion is incremental by construction (its own ratio is in the details).
+        "incremental_vs_full": ratio(runs.step("transform_next_day").seconds, runs.full_refresh.seconds),
+        "ge_vs_sql": ratio(
+            runs.step("validate").report.get("checks_seconds"), runs.ge_sql.report.get("call_seconds")
+        ),
+    }
+
+
+def _details(runs: ScaleRuns) -> dict[str, Any]:
+    """The measurements behind the ratios, for the report's reader."""
+    ingest, native, replay = runs.step("ingest"), runs.native_ingest.report, runs.replay.report
+    validate, ge_sql = runs.step("validate"), runs.ge_sql
+    return {
+        "events ingestion (ours)": {
+            "rows": ingest.report.get("events_rows"),
+            "seconds": ingest.report.get("events_seconds"),
+            "rows_per_s": ratio(ingest.report.get("events_rows"), ingest.report.get("events_seconds")),
+        },
+        "events read_json (DuckDB)": {
+            "rows": native.get("rows"),
+            "seconds": native.get("call_seconds"),
+            "rows_per_s": ratio(native.get("rows"), native.get("call_seconds")),
+            "files": native.get("files"),
+        },
+        "dbt build --full-refresh (process wall s)": runs.full_refresh.seconds,
+        "dbt build --full-refresh (dbt elapsed s)": replay.get("dbt_elapsed"),
+        "same SQL in DuckDB": {
+            "seconds": replay.get("call_seconds"),
+            "sql_seconds": replay.get("sql_seconds"),
+            "snapshot/unit-test node seconds charged": replay.get("charged_node_seconds"),
+            "nodes": replay.get("nodes"),
+        },
+        "next day": {s.name: s.seconds for s in runs.next_day},
+        "next day ingest ÷ ingest of all days": ratio(runs.step("ingest_next_day").seconds, ingest.seconds),
+        "GE validate": {
+            "checkpoints_seconds": validate.report.get("checks_seconds"),
+            "with_data_docs_seconds": validate.report.get("call_seconds"),
+            "process_wall_seconds": validate.seconds,
+            "expectations": validate.report.get("expectations"),
+        },
+        "plain SQL checks": {
+            "seconds": ge_sql.report.get("call_seconds"),
+            "queries": ge_sql.rows,
+            "unsupported": ge_sql.report.get("unsupported"),
+        },
+    }
+
+
+def scale_result(runs: ScaleRuns) -> dict[str, Any]:
+    """One entry of ``results.json``'s ``scales``: the stages, their totals, the ratios and their details."""
+    stages, extra = runs.stages, runs.comparisons
+    return {
+        "scale": runs.scale,
+        "days": runs.days,
+        "stages": [asdict(s) | {"report": None} for s in stages],
+        "total_seconds": sum(s.seconds for s in stages),
+        "total_cpu_seconds": sum(s.cpu_seconds or 0.0 for s in stages),
+        "peak_rss": max(s.peak_rss for s in stages),
+        "ratios": _ratios(runs),
+        "details": _details(runs),
+        "comparison_runs": [asdict(s) | {"report": s.report} for s in extra],
+        "failed": [s.name for s in [*stages, *extra] if s.status.startswith("error")],
+    }
+
+
+def _ratio_entry(name: str, value: float | None) -> dict[str, Any]:
+    comparison, target = TARGETS[name]
+    return {
+        "value": value,
+        "target": target,
+        "comparison": comparison,
+        "met": target_met(name, value),
+        "meaning": RATIO_MEANING[name],
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The headline ratios: measured at the largest scale, the exponent across all scales."""
+    largest = runs[-1]
+    ratios = {name: _ratio_entry(name, largest["ratios"][name]) for name in largest["ratios"]}
+    points = [(r["scale"], r["total_seconds"]) for r in runs]
+    slope = loglog_slope(points) if len({s for s, _ in points}) > 1 else None
+    ratios["scaling_exponent"] = _ratio_entry("scaling_exponent", slope)
+    cpu_points = [(r["scale"], r.get("total_cpu_seconds") or 0.0) for r in runs]
+    cpu_slope = loglog_slope(cpu_points) if slope is not None and all(c for _, c in cpu_points) else None
+    ratios["scaling_exponent_cpu"] = _ratio_entry("scaling_exponent_cpu", cpu_slope)
+    ratios["peak_rss_gb"] = _ratio_entry("peak_rss_gb", largest["peak_rss"] / 2**30)
+    return ratios
+
+
+def machine() -> dict[str, Any]:
+    """What the benchmark ran on: CPUs, platform and the versions that decide the timings."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": version("duckdb"),
+        "dbt": version("dbt-core"),
+        "dbt-duckdb": version("dbt-duckdb"),
+        "great_expectations": version("great_expectations"),
+    }
+
+
+def _stage_lines(run: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"| {run['scale']:g} | {stage['name']} | {fmt_seconds(stage['seconds'])} | "
+        f"{fmt_seconds(stage.get('cpu_seconds'))} | {stage['rows']:,} | "
+        f"{fmt_rate(stage['rows'], stage['seconds'])} | "
+        f"{fmt_bytes(stage['peak_rss'])} | {stage['status']} |"
+        for stage in run["stages"]
+    ]
+    lines.append(
+        f"| {run['scale']:g} | **total** | **{fmt_seconds(run['total_seconds'])}** | "
+        f"{fmt_seconds(run.get('total_cpu_seconds'))} | | | "
+        f"**{fmt_bytes(run['peak_rss'])}** | |"
+    )
+    return lines
+
+
+def _ratio_line(name: str, entry: Mapping[str, Any]) -> str:
+    met = {True: "met", False: "**missed**", None: "not measured"}[entry["met"]]
+    return (
+        f"| `{name}` | {fmt_ratio(entry['value'])} | {entry['comparison']} {entry['target']:g} | "
+        f"{met} | {entry['meaning']} |"
+    )
+
+
+def _largest_lines(largest: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"At scale {largest['scale']:g}: total {fmt_seconds(largest['total_seconds'])} s, "
+        f"peak RSS {fmt_bytes(largest['peak_rss'])}.",
+    ]
+    detail = largest.get("details", {})
+    if detail:
+        lines += ["", "Measurements behind the ratios (largest scale):", ""]
+        lines += [f"- {key}: {_detail_text(value)}" for key, value in detail.items()]
+    return lines
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """The results as Markdown: one table of stages per scale, then the ratios against their targets."""
+    settings = ", ".join(f"{k}={v}" for k, v in results["duckdb_settings"].items() if k != "temp_directory")
+    host = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"{results['started_at']} · {host['cpus']} CPUs · DuckDB {host['duckdb']} · dbt {host['dbt']}"
+        f" · {results['days']} simulated days per scale · DuckDB {settings}",
+        "",
+        "| scale | stage | wall s | CPU s | rows | rows/s | peak RSS | status |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in results["scales"]:
+        lines += _stage_lines(run)
+    lines += ["", "| ratio | value | target | met | what |", "|---|---:|---:|---|---|"]
+    lines += [_ratio_line(name, entry) for name, entry in results["ratios"].items()]
+    if results["scales"]:
+        lines += _largest_lines(results["scales"][-1])
+    return "\n".join(lines) + "\n"
+
+
+def write_results(root: Path, results: Mapping[str, Any]) -> str:
+    """Write ``results.json`` and ``results.md`` under ``root``; returns the Markdown."""
+    markdown = render_markdown(results)
+    (root / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (root / "results.md").write_text(markdown)
+    return markdown
