@@ -168,8 +168,9 @@ def test_ads_map_columns_by_name_and_keep_restatements(settings):
         ("2026-11-20", "Spring; sale", "12.50"),
         ("2026-11-20", "Spring", "13.75"),
     ]
+    dialect = "decimal mark ',', no thousands separator"
     assert query(settings, "select line_number, reason from raw._quarantine") == [
-        (3, "spend='abc' is not DECIMAL(18,2)")
+        (3, f"spend='abc' is not DECIMAL(18,2) in the partner's dialect ({dialect})")
     ]
 
 

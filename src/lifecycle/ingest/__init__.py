@@ -15,7 +15,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.ingest.ads import load_ads
 from lifecycle.ingest.app import load_app
 from lifecycle.ingest.events import load_events
-from lifecycle.ingest.landing import Batch, log_failure
+from lifecycle.ingest.landing import Batch, ensure_ingest_log, log_failure
 from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping
 
 
@@ -52,6 +52,9 @@ def ingest(
 ) -> list[SourceResult]:
     """Land what is new in every source.
 
+    ``as_of`` is the run's "now": files complete after it wait for a later run, and records stamped after
+    it beyond the clock-skew tolerance are quarantined (reason ``future: …``). None judges no clock.
+
     A failed source is logged and reported in its result; the caller decides whether that stops the run
     (``lifecycle ingest`` exits non-zero, see ``raise_for_errors``).
     """
@@ -61,8 +64,12 @@ def ingest(
     results = []
     with connect_warehouse(settings) as con:
         ensure_raw_bookkeeping(con)
+        ensure_ingest_log(con)
         loaders: list[tuple[str, Callable[[], tuple[list[Batch], list[str]]]]] = [
-            ("app", lambda: (load_app(con, sources / "app.sqlite", full_refresh=full_refresh), [])),
+            (
+                "app",
+                lambda: (load_app(con, sources / "app.sqlite", as_of=as_of, full_refresh=full_refresh), []),
+            ),
             ("events", lambda: load_events(con, sources / "events", as_of=as_of)),
             ("ads", lambda: load_ads(con, sources / "ads", as_of=as_of)),
         ]
@@ -73,7 +80,7 @@ def ingest(
                 result.batches, result.errors = load()
             except LifecycleError as exc:
                 result.errors.append(str(exc))
-                log_failure(con, name, str(exc))
+                log_failure(con, name, str(exc), as_of)
             results.append(result)
             progress(result.summary())
     return results

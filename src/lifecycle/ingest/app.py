@@ -2,11 +2,13 @@
 
 Each run re-reads an overlap window below the watermark (changes whose transaction committed late get a
 lower ``change_id`` than ones already read) and anti-joins on ``_change_id``, so re-reading adds nothing.
-The watermark is written in the same DuckDB transaction as the rows it covers.
+The watermark is written in the same DuckDB transaction as the rows it covers. With an as-of, a change
+stamped after it (``changed_at``, beyond the clock-skew tolerance) is quarantined with a ``future:`` reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -19,13 +21,17 @@ from lifecycle.ingest.landing import (
     chunk_rows,
     ensure_raw_table,
     existing_columns,
+    future_reason,
     json_struct_type,
     json_types_sql,
+    latest_allowed,
     read_watermark,
+    text_timestamp_sql,
     transaction,
     type_mismatch_sql,
     typed_fields,
     utc_now,
+    value_sql,
     write_watermark,
 )
 from lifecycle.ingest.schemas import APP_TABLES, LINEAGE_COLUMNS
@@ -46,22 +52,30 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-def load_app(con: duckdb.DuckDBPyConnection, sqlite_path: Path, *, full_refresh: bool = False) -> list[Batch]:
+def load_app(
+    con: duckdb.DuckDBPyConnection,
+    sqlite_path: Path,
+    *,
+    as_of: dt.datetime | None = None,
+    full_refresh: bool = False,
+) -> list[Batch]:
     """Land new changes (or, with ``full_refresh``, a consistent snapshot) of the application database."""
     for table, columns in APP_TABLES.items():
         ensure_raw_table(con, f"app_{table}", {**CDC_COLUMNS, **columns})
     src = _connect_sqlite(sqlite_path)
     try:
         if full_refresh:
-            return [_snapshot(con, src, sqlite_path)]
-        return _incremental(con, src, sqlite_path)
+            return [_snapshot(con, src, sqlite_path, as_of)]
+        return _incremental(con, src, sqlite_path, as_of)
     except sqlite3.Error as exc:
         raise LifecycleError(f"app: reading {sqlite_path} failed: {exc}") from exc
     finally:
         src.close()
 
 
-def _incremental(con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: Path) -> list[Batch]:
+def _incremental(
+    con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: Path, as_of: dt.datetime | None
+) -> list[Batch]:
     batches = []
     chunk = chunk_rows(CHUNK_CHANGES)
     while True:
@@ -73,7 +87,12 @@ def _incremental(con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: 
             [low, watermark + chunk],
         ).fetchall()
         new_high = max((r[0] for r in rows), default=watermark)
-        batch = Batch(SOURCE, watermark_before=str(watermark), watermark_after=str(max(new_high, watermark)))
+        batch = Batch(
+            SOURCE,
+            watermark_before=str(watermark),
+            watermark_after=str(max(new_high, watermark)),
+            as_of=as_of,
+        )
         changes = pd.DataFrame(
             rows, columns=["change_id", "table_name", "op", "row_key", "changed_at", "row_json"]
         )
@@ -131,18 +150,33 @@ def _land_table(
     _apply_drift(con, raw_table, columns, batch, source_file)
     # One parse for the values (json_transform), one for the JSON types of the typed fields.
     checked = typed_fields(columns)
-    mismatch = type_mismatch_sql("types", "parsed", checked)
+    mismatch = type_mismatch_sql("types", "parsed", {c: columns[c] for c in checked}, "row_json")
+    future = ""
+    if batch.as_of is not None:
+        limit = f"timestamp '{latest_allowed(batch.as_of).isoformat(sep=' ')}'"
+        future = (
+            f"when changed_at_utc > {limit} then {quote_literal(future_reason('changed_at', batch.as_of))}"
+        )
     con.execute(
         f"""
         create or replace temp table _parsed as
-        select change_id, op, changed_at, row_json, parsed, {mismatch} as mismatch
+        select change_id, op, changed_at_utc, row_json, parsed,
+            case
+                when mismatch is not null then 'field ' || mismatch || ' does not parse as its declared type'
+                when changed_at_utc is null then 'field changed_at does not parse as its declared type'
+                {future}
+            end as reason
         from (
-            select
-                change_id, op, changed_at, row_json,
-                json_transform(row_json, {quote_literal(json_struct_type(columns))}) as parsed,
-                {json_types_sql("row_json", checked)} as types
-            from _fresh
-            where json_valid(row_json)
+            select *, {mismatch} as mismatch
+            from (
+                select
+                    change_id, op, row_json,
+                    {text_timestamp_sql("changed_at")} as changed_at_utc,
+                    json_transform(row_json, {quote_literal(json_struct_type(columns))}) as parsed,
+                    {json_types_sql("row_json", checked)} as types
+                from _fresh
+                where json_valid(row_json)
+            )
         )
         """
     )
@@ -155,14 +189,14 @@ def _land_table(
             select change_id, row_json, 'invalid JSON in change_log.row_json' as reason
             from _fresh where not json_valid(row_json)
             union all
-            select change_id, row_json, 'field ' || mismatch || ' does not parse as its declared type'
-            from _parsed where mismatch is not null
+            select change_id, row_json, reason
+            from _parsed where reason is not null
         )
         """,
         [utc_now()],
     )
     extra = [c for c in existing_columns(con, raw_table) if c not in columns and c not in BOOKKEEPING_COLUMNS]
-    select_cols = ", ".join(f'parsed."{c}"' for c in columns)
+    select_cols = ", ".join(value_sql("parsed", c, t) for c, t in columns.items())
     extra_cols = "".join(f", json_extract_string(row_json, {quote_literal('$.' + c)})" for c in extra)
     target_cols = ", ".join(
         ['"_change_id"', '"_op"', '"_changed_at"', *(f'"{c}"' for c in [*columns, *extra])]
@@ -170,10 +204,10 @@ def _land_table(
     loaded = con.execute(
         f"""
         insert into raw.{raw_table} ({target_cols}, _batch_id, _ingested_at, _source_file)
-        select change_id, op, cast(changed_at as timestamp), {select_cols}{extra_cols},
+        select change_id, op, changed_at_utc, {select_cols}{extra_cols},
             ?, ?, ?
         from _parsed
-        where mismatch is null
+        where reason is null
         """,
         [batch.batch_id, utc_now(), source_file],
     ).fetchone()[0]  # type: ignore[index]
@@ -229,26 +263,42 @@ def _quarantine_unknown_tables(
     batch.rows_quarantined += quarantined
 
 
-def _snapshot(con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: Path) -> Batch:
-    """Recovery: land every current row as a 'snapshot' change at the log position it is consistent with."""
+def _snapshot(
+    con: duckdb.DuckDBPyConnection, src: sqlite3.Connection, path: Path, as_of: dt.datetime | None
+) -> Batch:
+    """Recovery: land every current row as a 'snapshot' change at the log position it is consistent with.
+
+    The tables show every change made so far, so a log holding changes after the as-of (beyond the
+    tolerance) refuses the snapshot: it would land the future under one change id.
+    """
     watermark = read_watermark(con, SOURCE)
     src.execute("begin")  # one read transaction: the tables and the log position agree
     try:
-        (position,) = src.execute("select coalesce(max(change_id), 0) from change_log").fetchone()
+        position, newest = src.execute(
+            "select coalesce(max(change_id), 0), max(changed_at) from change_log"
+        ).fetchone()
+        if as_of is not None and newest is not None:
+            (ahead,) = con.execute(  # type: ignore[misc]
+                f"select {text_timestamp_sql('?')} > ?", [newest, latest_allowed(as_of)]
+            ).fetchone()
+            if ahead:
+                raise LifecycleError(
+                    f"app: {path} holds changes up to {newest}, after the as-of {as_of:%Y-%m-%d %H:%M:%S}:"
+                    " a snapshot would land them all; rerun the full refresh with an as-of at or after it"
+                )
         frames = []
         for table, columns in APP_TABLES.items():
             key = next(iter(columns))
             pairs = ", ".join(f"'{c}', {c}" for c in columns)
             rows = src.execute(
-                f"select '{table}', 'snapshot', {key}, "
-                f"(select max(changed_at) from change_log), json_object({pairs}) from {table}"
+                f"select '{table}', 'snapshot', {key}, ?, json_object({pairs}) from {table}", [newest]
             ).fetchall()
             frames.extend(rows)
     finally:
         src.execute("rollback")
     changes = pd.DataFrame(frames, columns=["table_name", "op", "row_key", "changed_at", "row_json"])
     changes.insert(0, "change_id", position)
-    batch = Batch(SOURCE, watermark_before=watermark, watermark_after=str(position))
+    batch = Batch(SOURCE, watermark_before=watermark, watermark_after=str(position), as_of=as_of)
     # Snapshot rows share one change id, so the overlap anti-join must not drop them: low = position.
     _land_changes(con, changes, batch, path, low=int(position))
     return batch

@@ -21,20 +21,25 @@ import pandas as pd
 from lifecycle.errors import LifecycleError
 from lifecycle.ingest.files import SourceFile, new_files, record_loaded
 from lifecycle.ingest.landing import (
+    FUTURE_PREFIX,
     Batch,
     chunk_rows,
     ensure_raw_table,
     existing_columns,
+    future_reason,
+    invalid_value_sql,
     json_struct_type,
     json_types_sql,
     landing_time,
+    latest_allowed,
     log_failure,
     transaction,
     type_mismatch_sql,
     typed_fields,
     utc_now,
+    value_sql,
 )
-from lifecycle.ingest.schemas import EVENT_FIELDS, EVENT_REQUIRED
+from lifecycle.ingest.schemas import EVENT_FIELDS, EVENT_REQUIRED, EVENT_TIME
 from lifecycle.storage import quote_literal
 
 SOURCE = "events"
@@ -72,7 +77,11 @@ def read_text(file: SourceFile) -> str:
 def load_events(
     con: duckdb.DuckDBPyConnection, events_dir: Path, *, as_of: dt.datetime | None
 ) -> tuple[list[Batch], list[str]]:
-    """Land every new file that has arrived by ``as_of``; returns the batches and per-file errors."""
+    """Land every new file that has arrived by ``as_of``; returns the batches and per-file errors.
+
+    With an ``as_of``, a line whose event time lies after it (beyond the clock-skew tolerance) is
+    quarantined with a reason starting ``future:``.
+    """
     ensure_raw_table(con, RAW_TABLE, {**EVENT_FIELDS, "_line_number": "BIGINT"})
     if not events_dir.exists():
         return [], []
@@ -85,17 +94,17 @@ def load_events(
     for file, text in _read_ahead(new_files(con, events_dir, "**/*.json.gz", SOURCE, as_of)):
         if isinstance(text, LifecycleError):
             errors.append(str(text))
-            log_failure(con, SOURCE, str(text))
+            log_failure(con, SOURCE, str(text), as_of)
             continue
         files.append(file)
         texts.append(text)
         size += len(text)
         lines += text.count("\n")
         if size >= CHUNK_BYTES or lines >= max_lines:
-            batches.append(_land(con, files, texts))
+            batches.append(_land(con, files, texts, as_of))
             files, texts, size, lines = [], [], 0, 0
     if files:
-        batches.append(_land(con, files, texts))
+        batches.append(_land(con, files, texts, as_of))
     return batches, errors
 
 
@@ -123,14 +132,16 @@ def _read_ahead(files: list[SourceFile]) -> Iterator[tuple[SourceFile, str | Lif
             yield done, text.result()
 
 
-def _land(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts: list[str]) -> Batch:
+def _land(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts: list[str], as_of: dt.datetime | None
+) -> Batch:
     """Land a chunk of files in one transaction; empties ``texts``, the files' texts."""
-    batch = Batch(SOURCE, watermark_before=files[0].relative, watermark_after=files[-1].relative)
+    batch = Batch(SOURCE, watermark_before=files[0].relative, watermark_after=files[-1].relative, as_of=as_of)
     try:
         # The temp tables are this connection's own scratch space, so they are filled outside the
         # transaction: DuckDB scans a table created inside an open transaction with a single thread.
         _split_lines(con, files, texts)
-        _judge_lines(con)
+        _judge_lines(con, as_of)
         # Everything that lands in raw (rows, quarantine, drift, manifest, log) commits together.
         with transaction(con):
             _land_judged(con, batch)
@@ -166,7 +177,7 @@ def _split_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts:
         con.unregister("_texts")
 
 
-def _judge_lines(con: duckdb.DuckDBPyConnection) -> None:
+def _judge_lines(con: duckdb.DuckDBPyConnection, as_of: dt.datetime | None) -> None:
     """``_judged``: the lines of ``_lines`` that need a look: a quarantine reason or an undeclared key.
 
     Each line is parsed a fixed number of times whatever the number of fields (``json_valid``, one
@@ -187,6 +198,12 @@ def _judge_lines(con: duckdb.DuckDBPyConnection) -> None:
         for name in EVENT_REQUIRED
     }
     missing = " ".join(f"when {absent[name]} then 'missing required field {name}'" for name in EVENT_REQUIRED)
+    future = ""
+    if as_of is not None:
+        # The event time is required and typed, so it is parsed here and present on every line judged.
+        limit = f"timestamp '{latest_allowed(as_of).isoformat(sep=' ')}'"
+        event_time = value_sql("parsed", EVENT_TIME, EVENT_FIELDS[EVENT_TIME])
+        future = f"when {event_time} > {limit} then {quote_literal(future_reason(EVENT_TIME, as_of))}"
     struct = quote_literal(json_struct_type({name: EVENT_FIELDS[name] for name in typed})) if typed else None
     parsed = f"json_transform(line, {struct})" if struct else "null"
     declared = "[" + ", ".join(quote_literal(name) for name in names) + "]"
@@ -207,10 +224,12 @@ def _judge_lines(con: duckdb.DuckDBPyConnection) -> None:
                     when mismatch is not null
                         then 'field ' || mismatch || ' does not parse as its declared type'
                     {missing}
+                    {future}
                 end as reason
             from (
                 select *,
-                    {type_mismatch_sql("types", "parsed", typed, names)} as mismatch,
+                    {type_mismatch_sql("types", "parsed", {n: EVENT_FIELDS[n] for n in typed}, "line", names)}
+                        as mismatch,
                     case when is_object then
                         case when len(json_keys(line)) > list_count(types) - 1
                             then list_filter(json_keys(line), k -> not list_contains({declared}, k))
@@ -253,7 +272,7 @@ def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     struct = quote_literal(json_struct_type(EVENT_FIELDS))
     extra = [c for c in existing_columns(con, RAW_TABLE) if c not in EVENT_FIELDS and not c.startswith("_")]
     columns = [*EVENT_FIELDS, *extra]
-    values = [f'parsed."{c}"' for c in EVENT_FIELDS] + [
+    values = [value_sql("parsed", c, t) for c, t in EVENT_FIELDS.items()] + [
         f"json_extract_string(line, {quote_literal('$.' + c)})" for c in extra
     ]
     # Every line without a reason is a JSON object, so it is safe to parse here.
@@ -285,7 +304,8 @@ def _check_drift(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     suspects = [
         row[0]
         for row in con.execute(
-            "select distinct source_file from _judged where is_object and reason is not null order by 1"
+            "select distinct source_file from _judged where is_object and reason is not null"
+            f" and not starts_with(reason, {quote_literal(FUTURE_PREFIX)}) order by 1"
         ).fetchall()
     ]
     if suspects:
@@ -318,8 +338,8 @@ def _check_removed_or_retyped(con: duckdb.DuckDBPyConnection, files: list[str]) 
     has_key = ", ".join(f"bool_or(list_contains(keys, {quote_literal(name)}))" for name in EVENT_REQUIRED)
     per_field = ", ".join(
         f"count(*) filter (where types[{i}] <> 'NULL'),"
-        f" count(*) filter (where types[{i}] <> 'NULL' and parsed.\"{name}\" is null)"
-        for i, name in enumerate(EVENT_FIELDS, start=1)
+        f" count(*) filter (where {invalid_value_sql(f'types[{i}]', 'parsed', name, type_, 'line')})"
+        for i, (name, type_) in enumerate(EVENT_FIELDS.items(), start=1)
     )
     stats = con.execute(
         f"""
@@ -351,9 +371,8 @@ def _check_removed_or_retyped(con: duckdb.DuckDBPyConnection, files: list[str]) 
             values, bad = counts[2 * index], counts[2 * index + 1]
             if bad > RETYPED_SHARE * values:
                 path = quote_literal("$." + name)
-                failed = (
-                    f"json_type(line, {path}) <> 'NULL' and json_transform(line, {struct}).\"{name}\" is null"
-                )
+                parsed, type_ = f"json_transform(line, {struct})", EVENT_FIELDS[name]
+                failed = invalid_value_sql(f"json_type(line, {path})", parsed, name, type_, "line")
                 (sample,) = con.execute(
                     f"""
                     select json_extract(line, {path})::varchar

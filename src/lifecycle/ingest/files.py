@@ -1,4 +1,4 @@
-"""File sources: which files are new (manifest of path, size, checksum) and which have arrived by as-of."""
+"""File sources: which files are new (manifest of path, size, checksum) and which were complete by as-of."""
 
 from __future__ import annotations
 
@@ -31,18 +31,24 @@ def sha256_of(path: Path) -> str:
 
 
 def arrived_at(relative: str) -> dt.datetime | None:
-    """When a file arrived, from its folder (events) or its drop date (ads); None if the path has neither."""
+    """When a file was complete and could be read; None if its path says neither.
+
+    An events file holds what arrived during its hour folder (``date=D/hour=H``), so it is complete at the
+    end of that hour; an ad drop reports its own date (``ad_spend_D.csv`` has a row for D), so it is
+    complete at the end of that day. Reading either earlier would land records from after the as-of.
+    """
     if match := _ARRIVAL.search(relative):
-        return dt.datetime.fromisoformat(match.group(1)) + dt.timedelta(hours=int(match.group(2)))
+        hour = dt.datetime.fromisoformat(match.group(1)) + dt.timedelta(hours=int(match.group(2)))
+        return hour + dt.timedelta(hours=1)
     if match := _DROP_DATE.search(Path(relative).name):
-        return dt.datetime.fromisoformat(match.group(1))
+        return dt.datetime.fromisoformat(match.group(1)) + dt.timedelta(days=1)
     return None
 
 
 def new_files(
     con: duckdb.DuckDBPyConnection, root: Path, pattern: str, source: str, as_of: dt.datetime | None
 ) -> list[SourceFile]:
-    """Files under ``root`` not loaded yet (by path, size and checksum) that had arrived by ``as_of``.
+    """Files under ``root`` not loaded yet (by path, size and checksum) that were complete by ``as_of``.
 
     A loaded file whose size changed is a redelivery under the same name: it is loaded again (raw is
     append-only, so both versions stay, each with its own ``_batch_id``).

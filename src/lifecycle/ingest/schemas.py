@@ -2,6 +2,16 @@
 
 A field missing from a declaration is schema drift (recorded, lands as a new column); a declared field that
 disappears or no longer parses as its type fails that source's load.
+
+What each declared type accepts, exactly or not at all (a value that would need rounding, truncating or
+reinterpreting is quarantined with a reason naming the field):
+
+- JSON sources (events, the application's ``row_json``): an integer type takes JSON integers only (not
+  ``12.5``, ``"12"`` or ``true``); a DECIMAL takes JSON numbers with at most its scale of digits after the
+  point; a TIMESTAMP takes an ISO-8601 string, with ``Z``, a UTC offset (``+02:00``, ``-0530``, ``+02``)
+  or none (UTC), any fraction of a second (kept to the microsecond), and lands as the UTC instant; a DATE
+  takes ``YYYY-MM-DD`` only. VARCHAR and JSON take any value.
+- The ads CSV: numbers in the partner's declared dialect only (``lifecycle.ingest.ads.Dialect``).
 """
 
 from __future__ import annotations
@@ -102,6 +112,8 @@ EVENT_FIELDS: dict[str, str] = {
     "context": "JSON",
 }
 EVENT_REQUIRED: tuple[str, ...] = ("event_id", "event_type", "event_time", "anonymous_id")
+#: When an event happened: timeliness (a record from after the as-of) is judged on it.
+EVENT_TIME = "event_time"
 
 #: Ad-platform drops: header name -> type. Columns are matched by name, never by position.
 AD_FIELDS: dict[str, str] = {
