@@ -199,7 +199,7 @@ def test_our_pages_link_from_the_index_and_render_offline(browser, base_url: str
         text = body_text(browser)
         missing = [w for w in words if w not in text]
         assert not missing, f"{name} lacks {missing}"
-        # e.g. an analysis that no longer runs on the published marts
+        # e.g. an analysis that fails on the published marts
         assert not browser.find_elements(By.CSS_SELECTOR, ".error"), f"{name} shows an error"
         screenshot(browser, site, name.removesuffix(".html"))
     browser.get(f"{base_url}/health.html")

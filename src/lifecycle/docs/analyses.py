@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 
 import duckdb
 
-from lifecycle.docs.layout import error, page, table
+from lifecycle.docs.layout import render_page
 from lifecycle.storage import connect, quote_ident, quote_literal
 
 MAX_ROWS = 200
@@ -24,6 +23,8 @@ MAX_ROWS = 200
 
 @dataclass(frozen=True)
 class AnalysisResult:
+    """One analysis: where it lives, what it answers, its compiled SQL and the first rows of its result."""
+
     name: str
     path: str
     description: str
@@ -47,6 +48,7 @@ def _description(node: dict) -> str:
 
 
 def run_analyses(manifest_path: Path, analytics_path: Path) -> list[AnalysisResult]:
+    """Every analysis in the manifest, by name, run against the published file (which is only read)."""
     if not manifest_path.exists():
         return []
     manifest = json.loads(manifest_path.read_text())
@@ -118,31 +120,5 @@ def _run_one(con: duckdb.DuckDBPyConnection, node: dict) -> AnalysisResult:
 
 
 def render(results: list[AnalysisResult]) -> str:
-    if not results:
-        body = "<p>No analyses (add <code>analyses/*.sql</code>; <code>lifecycle docs</code> runs them).</p>"
-        return page("analyses.html", "Analyses", body)
-    toc = "".join(f'<li><a href="#{escape(r.name)}">{escape(r.name)}</a></li>' for r in results)
-    sections = []
-    for r in results:
-        if r.error:
-            result = error(f"{r.path}: {r.error}")
-        else:
-            shown = f"{r.total_rows:,} row(s)" + (
-                f", the first {MAX_ROWS} shown" if r.total_rows > MAX_ROWS else ""
-            )
-            result = f"<p class=muted>{shown}</p>" + table(r.columns, r.rows)
-        sections.append(
-            f"""<section id="{escape(r.name)}">
-<h2>{escape(r.name)}</h2>
-<p>{escape(r.description)} <span class="muted">({escape(r.path)})</span></p>
-{result}
-<details><summary>compiled SQL</summary><pre>{escape(r.sql)}</pre></details>
-</section>"""
-        )
-    body = f"""
-<p>The dbt analyses under <code>analyses/</code>, compiled by dbt and run read-only against the published
-<code>analytics.duckdb</code> when the site was built: the same numbers an analyst would get.</p>
-<ul>{toc}</ul>
-{"".join(sections)}
-"""
-    return page("analyses.html", "Analyses", body)
+    """The analyses page: a table of contents, then each analysis with its result (or error) and its SQL."""
+    return render_page("analyses.html", "Analyses", results=results, max_rows=MAX_ROWS)

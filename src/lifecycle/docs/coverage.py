@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 
-from lifecycle.docs.layout import page, table
+from lifecycle.docs.layout import render_page
 
 
 @dataclass(frozen=True)
 class ModelCoverage:
+    """One model's tests and documentation: how many tests, how many of its real columns are described."""
+
     unique_id: str
     name: str
     layer: str
@@ -74,6 +75,7 @@ def model_coverage(manifest: dict, catalog: dict | None) -> list[ModelCoverage]:
 
 
 def read_coverage(target_dir: Path) -> list[ModelCoverage]:
+    """Coverage from the manifest and catalog dbt wrote to ``target_dir`` (none before dbt ran)."""
     manifest_path, catalog_path = target_dir / "manifest.json", target_dir / "catalog.json"
     if not manifest_path.exists():
         return []
@@ -82,42 +84,16 @@ def read_coverage(target_dir: Path) -> list[ModelCoverage]:
 
 
 def render(models: list[ModelCoverage]) -> str:
-    if not models:
-        return page(
-            "coverage.html", "Coverage", "<p>No dbt manifest yet: run <code>lifecycle docs</code>.</p>"
-        )
+    """The coverage page: totals, then one row per model with links into the dbt docs."""
     columns = sum(m.columns for m in models)
     documented = sum(m.documented for m in models)
-    untested = [m.name for m in models if m.data_tests == 0]
-    undescribed = [m.name for m in models if not m.has_description]
-
-    def model_link(m: ModelCoverage) -> str:
-        return f'<a href="dbt/index.html#!/model/{escape(m.unique_id)}">{escape(m.name)}</a>'
-
-    rows = [
-        (
-            model_link(m),
-            escape(m.layer),
-            "yes" if m.has_description else '<span class="fail">no</span>',
-            str(m.data_tests) if m.data_tests else '<span class="fail">0</span>',
-            str(m.unit_tests),
-            f"{m.documented} / {m.columns}",
-            escape(", ".join(m.undocumented)) or '<span class="muted">—</span>',
-        )
-        for m in models
-    ]
-    share = f"{100 * documented / columns:.0f}%" if columns else "—"
-    body = f"""
-<p>From dbt's manifest (tests, descriptions) and catalog (the columns each model really has).</p>
-<p><b>{len(models)}</b> models · <b>{documented} of {columns}</b> columns documented ({share}) ·
-models without data tests: {escape(", ".join(untested)) or "none"} ·
-models without a description: {escape(", ".join(undescribed)) or "none"}</p>
-{
-        table(
-            ["model", "layer", "described", "data tests", "unit tests", "documented columns", "undocumented"],
-            rows,
-            raw=True,
-        )
-    }
-"""
-    return page("coverage.html", "Coverage", body)
+    return render_page(
+        "coverage.html",
+        "Coverage",
+        models=models,
+        columns=columns,
+        documented=documented,
+        share=f"{100 * documented / columns:.0f}%" if columns else "—",
+        untested=[m.name for m in models if m.data_tests == 0],
+        undescribed=[m.name for m in models if not m.has_description],
+    )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from html import escape
 
 import duckdb
+from markupsafe import Markup
 
 from lifecycle.docs import quality
 from lifecycle.docs.charts import stacked_bars
-from lifecycle.docs.layout import page, table
+from lifecycle.docs.layout import render_page
 
 #: Each source's raw tables and the column that says when a row happened at the source.
 SOURCE_TIME_COLUMNS = {"app": "_changed_at", "events": "event_time", "ads": "date"}
@@ -21,6 +21,8 @@ SOURCE_TABLES = {"app": "app_%", "events": "events_clickstream", "ads": "ads_spe
 
 @dataclass
 class Health:
+    """What the health page shows, read from the warehouse as of one time."""
+
     as_of: dt.datetime
     #: (source, day, rows)
     rows_per_day: list[tuple[str, dt.date, int]] = field(default_factory=list)
@@ -56,6 +58,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
 
 
 def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
+    """Rows per day, freshness and lag per source, the newest ingest batches and the quality history."""
     health = Health(as_of=as_of, quality=quality.read_results(con))
     for source, column in SOURCE_TIME_COLUMNS.items():
         tables = _raw_tables(con, source)
@@ -90,6 +93,7 @@ def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
 
 
 def _duration(seconds: float | None) -> str:
+    """A duration as a person would say it: 45 s, 12 min, 3.5 h, 2.0 days."""
     if seconds is None:
         return "—"
     if seconds < 0:
@@ -107,7 +111,8 @@ def _duration(seconds: float | None) -> str:
 CHART_DAYS = 30
 
 
-def render(health: Health) -> str:
+def _rows_chart(health: Health) -> tuple[Markup, dict[str, object]]:
+    """Rows per day and source over the last ``CHART_DAYS`` days, and what falls outside the chart."""
     last = health.as_of.date()
     first = min([day for _, day, _ in health.rows_per_day] + [last])
     first = max(first, last - dt.timedelta(days=CHART_DAYS - 1))
@@ -115,19 +120,21 @@ def render(health: Health) -> str:
     per_source: dict[str, dict[dt.date, int]] = defaultdict(dict)
     for source, day, n in health.rows_per_day:
         per_source[source][day] = n
-    earlier = sum(n for _, day, n in health.rows_per_day if day < first)
-    later = sum(n for _, day, n in health.rows_per_day if day > last)
-    rows_chart = stacked_bars(
+    chart = stacked_bars(
         f"Rows landed in raw per day, by when they happened at the source (last {len(days)} days)",
         [d.isoformat() for d in days],
         {s: [per_source[s].get(d, 0) for d in days] for s in per_source},
     )
-    outside = (
-        f"<p class=muted>Not shown: {earlier:,} row(s) from before {first}"
-        f" and {later:,} dated after the as-of day.</p>"
-        if earlier or later
-        else ""
-    )
+    outside = {
+        "first": first,
+        "earlier": sum(n for _, day, n in health.rows_per_day if day < first),
+        "later": sum(n for _, day, n in health.rows_per_day if day > last),
+    }
+    return chart, outside
+
+
+def _ingest_chart(health: Health) -> Markup:
+    """Rows loaded and quarantined per ingest day and source (series with nothing in them left out)."""
     ingest_days = sorted({d for d, *_ in health.ingest_per_day})
     loaded: dict[tuple[dt.date, str], tuple[int, int]] = {
         (d, s): (int(lo or 0), int(q or 0)) for d, s, lo, q in health.ingest_per_day
@@ -135,12 +142,15 @@ def render(health: Health) -> str:
     sources = sorted({s for _, s, *_ in health.ingest_per_day})
     series = {f"{s} loaded": [loaded.get((d, s), (0, 0))[0] for d in ingest_days] for s in sources}
     series |= {f"{s} quarantined": [loaded.get((d, s), (0, 0))[1] for d in ingest_days] for s in sources}
-    ingest_chart = stacked_bars(
+    return stacked_bars(
         "Rows loaded and quarantined per ingest day (raw._ingest_log)",
         [d.isoformat() for d in ingest_days],
         {k: v for k, v in series.items() if any(v)},
     )
-    freshness_rows = [
+
+
+def _freshness_rows(health: Health) -> list[tuple[object, ...]]:
+    return [
         (
             source,
             latest,
@@ -151,40 +161,24 @@ def render(health: Health) -> str:
         )
         for source, (latest, ingested, lag, count) in health.freshness.items()
     ]
+
+
+def render(health: Health) -> str:
+    """The pipeline health page."""
+    rows_chart, outside = _rows_chart(health)
     batch_rows = [
-        (s, b, started, round(secs or 0, 2), read, loaded_, quarantined, status, err)
-        for s, b, started, secs, read, loaded_, quarantined, status, err in health.batches
+        (s, b, started, round(secs or 0, 2), read, loaded, quarantined, status, err)
+        for s, b, started, secs, read, loaded, quarantined, status, err in health.batches
     ]
-    failed = sum(1 for b in health.batches if b[7] != "success")
-    body = f"""
-<p>Where the data comes from and how current it is. Freshness is measured against the run's as-of time,
-<code>{escape(health.as_of.isoformat(sep=" ", timespec="seconds"))}</code> UTC. Ingestion lag is the median
-time between a row happening at the source and it landing in <code>raw</code> (<code>_ingested_at</code>,
-the wall clock): for a simulated world replayed with <code>--as-of</code> it is the gap between simulated
-and real time, not a delay of the pipeline.</p>
-<h2>Rows per day</h2>
-{rows_chart}
-{outside}
-<h2>Freshness and ingestion lag</h2>
-{
-        table(
-            ["source", "latest row at source", "behind as-of", "last ingested at", "median lag", "rows"],
-            freshness_rows,
-        )
-        if freshness_rows
-        else "<p>Nothing ingested yet.</p>"
-    }
-<h2>Ingest batches</h2>
-{ingest_chart}
-<p>{len(health.batches)} most recent batch(es), {failed} not successful.</p>
-{
-        table(
-            ["source", "batch", "started", "seconds", "read", "loaded", "quarantined", "status", "error"],
-            batch_rows,
-        )
-    }
-<h2>Test results over runs</h2>
-{quality.history_chart(health.quality)}
-<p>Details per run and expectation: <a href="quality.html">quality report</a>.</p>
-"""
-    return page("health.html", "Pipeline health", body)
+    return render_page(
+        "health.html",
+        "Pipeline health",
+        as_of=health.as_of.isoformat(sep=" ", timespec="seconds"),
+        rows_chart=rows_chart,
+        outside=outside,
+        freshness_rows=_freshness_rows(health),
+        ingest_chart=_ingest_chart(health),
+        batch_rows=batch_rows,
+        failed=sum(1 for b in health.batches if b[7] != "success"),
+        quality_chart=quality.history_chart(health.quality),
+    )

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from html import escape
 
 import duckdb
+from markupsafe import Markup
 
 from lifecycle.docs.charts import STATUS_COLOURS, stacked_bars
-from lifecycle.docs.layout import page, table
+from lifecycle.docs.layout import render_page
 
 STATUSES = ("passed", "warned", "failed")
 
@@ -59,13 +59,15 @@ def _counts(results: list[Result]) -> dict[str, int]:
 
 
 def runs_in_order(results: list[Result]) -> list[tuple[str, list[Result]]]:
+    """The results grouped by run, oldest run first."""
     by_run: dict[str, list[Result]] = defaultdict(list)
     for r in results:
         by_run[r.run_id].append(r)
     return sorted(by_run.items(), key=lambda item: min(str(r.checked_at) for r in item[1]))
 
 
-def history_chart(results: list[Result]) -> str:
+def history_chart(results: list[Result]) -> Markup:
+    """Passed, warned and failed expectations of the last 30 runs, as a chart."""
     runs = runs_in_order(results)[-30:]
     counts = [_counts(rs) for _, rs in runs]
     return stacked_bars(
@@ -77,21 +79,12 @@ def history_chart(results: list[Result]) -> str:
     )
 
 
-def _status(status: str) -> str:
-    return f'<span class="{ {"passed": "pass", "warned": "warn", "failed": "fail"}[status] }">{status}</span>'
-
-
 def render(results: list[Result]) -> str:
+    """The quality report: the latest run by layer and dimension, its warnings and failures, the history."""
     if not results:
-        return page(
-            "quality.html",
-            "Quality report",
-            "<p>No quality results yet: <code>lifecycle validate</code> records them in"
-            " <code>audit.quality_results</code>.</p>",
-        )
+        return render_page("quality.html", "Quality report", run_id=None)
     runs = runs_in_order(results)
     run_id, latest = runs[-1]
-    totals = _counts(latest)
     grouped: dict[tuple[str, str], list[Result]] = defaultdict(list)
     for r in latest:
         grouped[(r.layer, r.dimension)].append(r)
@@ -99,33 +92,19 @@ def render(results: list[Result]) -> str:
         (layer, dimension, *(_counts(rs)[s] for s in STATUSES))
         for (layer, dimension), rs in sorted(grouped.items())
     ]
-    problems = [r for r in latest if r.status != "passed"]
-    problem_rows = [
-        (_status(r.status), escape(r.suite), escape(r.expectation), escape(r.observed or ""))
-        for r in sorted(problems, key=lambda r: (r.status != "failed", r.suite))
-    ]
     history = [
         (rid, str(min(r.checked_at for r in rs))[:19], *_counts(rs).values())  # type: ignore[type-var]
         for rid, rs in reversed(runs)
     ]
-    problems_table = (
-        table(["status", "suite", "expectation", "observed"], problem_rows, raw=True)
-        if problems
-        else "<p>None.</p>"
+    return render_page(
+        "quality.html",
+        "Quality report",
+        run_id=run_id,
+        totals=_counts(latest),
+        by_dimension=by_dimension,
+        problems=sorted(
+            (r for r in latest if r.status != "passed"), key=lambda r: (r.status != "failed", r.suite)
+        ),
+        history_chart=history_chart(results),
+        history=history,
     )
-    body = f"""
-<p>Great Expectations checkpoints, as recorded by <code>lifecycle validate</code>. <b>Failed</b> means a
-critical expectation failed (publication is blocked); <b>warned</b> means a warning-level one failed
-(reported only). Details of each validation are in the <a href="gx/index.html">Data Docs</a>.</p>
-<h2>Latest run: <code>{escape(run_id)}</code></h2>
-<p><span class="pass">{totals["passed"]} passed</span> · <span class="warn">{totals["warned"]} warned</span>
-· <span class="fail">{totals["failed"]} failed</span></p>
-<h3>By layer and dimension</h3>
-{table(["layer", "dimension", "passed", "warned", "failed"], by_dimension)}
-<h3>Warnings and failures</h3>
-{problems_table}
-<h2>History</h2>
-{history_chart(results)}
-{table(["run", "checked at", "passed", "warned", "failed"], history)}
-"""
-    return page("quality.html", "Quality report", body)
