@@ -27,7 +27,7 @@ FIRST_DAY = dt.date(2024, 1, 1)
 DEFAULT_SCALES = (1.0, 10.0)
 #: Four weeks: scale 10 is then about 3.5M events and 0.3M orders (7M source rows). The ratios weigh fixed
 #: costs per call (interpreter and dbt start-up, GE's per-expectation work) against data work; with one week
-#: (1.8M rows) the fixed costs dominated every ratio, unlike in a warehouse with months of history.
+#: (1.8M rows) the fixed costs dominate every ratio, unlike in a warehouse with months of history.
 DEFAULT_DAYS = 28
 #: Every task a child process can run, by name.
 TASKS: dict[str, Task] = {**STAGE_TASKS, **BASELINE_TASKS}
