@@ -57,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
             "--as-of", help="the 'now' that freshness is judged against (default: current UTC time)"
         )
 
+    def accept_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--accept-restatement",
+            nargs="+",
+            type=_date,
+            default=[],
+            metavar="DAY",
+            help="publish restated figures of these settled days (an operator's decision, recorded)",
+        )
+
     gen = add("generate", "Simulate the three source systems (deterministic; continue a world with --start).")
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument(
@@ -84,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     val = add("validate", "Run the Great Expectations checkpoints; exits 2 when a critical check fails.")
     as_of_option(val)
+    accept_option(val)
 
     add(
         "publish",
@@ -106,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--days", type=int, default=30, help="days of history when the world is first created")
     run.add_argument("--no-generate", action="store_true", help="use the sources already present")
+    accept_option(run)
 
     pr = add(
         "ci-pr",
@@ -198,7 +210,10 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         )
     elif args.command == "validate":
         from lifecycle.quality.gates import audit_build
+        from lifecycle.quality.restatements import accept
 
+        if args.accept_restatement:
+            accept(settings, args.accept_restatement)
         audit_build(settings, as_of=as_of, run_id=_manual_run_id(), progress=print)
     elif args.command == "publish":
         from lifecycle.publish import publish
@@ -216,7 +231,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         from lifecycle.pipeline import DemoWorld, run
 
         world = None if args.no_generate else DemoWorld(seed=args.seed, scale=args.scale, days=args.days)
-        report = run(settings, as_of=as_of, world=world)
+        report = run(settings, as_of=as_of, world=world, accept_restatements=args.accept_restatement)
         print(report.to_markdown())
         _print_where(settings)
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.pii import ensure_salt
+from lifecycle.quality.window import audit_since
 
 #: run_results.json statuses that mean a node did not do its job.
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
@@ -79,9 +80,12 @@ def dbt_environment(
     artifact's ``metadata.env``, so the production as-of can be read back from ``run_results.json``.
     """
     day = as_of.date().isoformat() if as_of is not None else ""
+    since = audit_since(settings, as_of).isoformat() if as_of is not None else ""
     return {
         **os.environ,
         "LIFECYCLE_AS_OF": day,
+        # Where the reconciliation tests start judging (macros/audit_since.sql, quality/window.py).
+        "LIFECYCLE_AUDIT_SINCE": since,
         "DBT_ENV_CUSTOM_ENV_LIFECYCLE_AS_OF": day,
         "LIFECYCLE_DATA_DIR": str(settings.data_dir),
         "LIFECYCLE_DBT_TARGET": settings.dbt_target,

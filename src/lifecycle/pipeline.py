@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -100,12 +100,17 @@ def run(
     as_of: dt.datetime,
     world: DemoWorld | None = DemoWorld(),
     progress: Callable[[str], None] = print,
+    accept_restatements: Sequence[dt.date] = (),
 ) -> RunReport:
-    """All stages in order; raises GateFailed at the first failed gate (nothing is published then)."""
+    """All stages in order; raises GateFailed at the first failed gate (nothing is published then).
+
+    ``accept_restatements``: settled days whose restated figures an operator accepts for publication.
+    """
     from lifecycle.docs import build_docs
     from lifecycle.ingest import ingest
     from lifecycle.publish import publish
     from lifecycle.quality.gates import audit_build, audit_raw
+    from lifecycle.quality.restatements import accept
     from lifecycle.transform import transform
 
     report = RunReport(run_id=f"run-{as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", as_of=as_of)
@@ -140,6 +145,8 @@ def run(
             out.append(audit_raw(settings, as_of=as_of, run_id=report.run_id, progress=progress).summary())
         with stage("transform"):
             transform(settings, as_of=as_of, run_id=report.run_id)
+        if accept_restatements:
+            accept(settings, accept_restatements)
         with stage("validate") as out:
             out.append(audit_build(settings, as_of=as_of, run_id=report.run_id, progress=progress).summary())
         with stage("publish") as out:

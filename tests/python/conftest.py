@@ -101,3 +101,19 @@ def write_ads(sources: Path, day: str, rows: list[list[str]], header: list[str] 
     path = folder / f"ad_spend_{day}.csv"
     path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
     return path
+
+
+@pytest.fixture(scope="session")
+def gate_baseline(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Two weeks of a world, run and published once for every quality-gate test (gate_world.py)."""
+    from gate_world import make_baseline
+
+    return make_baseline(tmp_path_factory.mktemp("baseline"))
+
+
+@pytest.fixture
+def world(gate_baseline: Settings, tmp_path: Path) -> Settings:
+    """A private copy of the gate baseline, for one case to add a day to."""
+    from gate_world import copy_world
+
+    return copy_world(gate_baseline, tmp_path / "data")

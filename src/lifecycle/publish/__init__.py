@@ -29,6 +29,7 @@ import duckdb
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.publish.reverse_etl import CrmExport, export_crm_segments
+from lifecycle.quality.restatements import accepted_days
 from lifecycle.quality.verdict import PUBLISHED_SCHEMA, marts_fingerprint, require_publishable
 from lifecycle.storage import connect, quote_ident, quote_literal
 
@@ -67,9 +68,13 @@ def publish(settings: Settings) -> Publication:
         record = {
             "publication_id": publication_id,
             "run_id": run_id,
+            # The instant the published data is current at: the next run audits what came after it.
+            "as_of": verdicts["validate"].as_of,
             "published_at": published_at.isoformat(),
             "tables": tables,
             "verdicts": {gate: verdict.describe() for gate, verdict in verdicts.items()},
+            # Restatements of settled days an operator accepted (lifecycle run --accept-restatement).
+            "accepted_restatements": accepted_days(settings),
             "dbt_invocation_id": production,
             "crm_segments": {
                 "rows": crm.rows,
@@ -118,8 +123,9 @@ def _copy_marts(settings: Settings, folder: Path, published_at: dt.datetime) -> 
             failpoint("publish:copying")
         con.execute(
             "create table main._publication as"
-            " select ? as run_id, cast(? as timestamp) as published_at, ? as tables",
-            [verdicts["validate"].run_id, published_at, ",".join(counts)],
+            " select ? as run_id, cast(? as timestamp) as as_of, cast(? as timestamp) as published_at,"
+            " ? as tables",
+            [verdicts["validate"].run_id, verdicts["validate"].as_of, published_at, ",".join(counts)],
         )
         con.execute("detach warehouse")
         con.execute("checkpoint")

@@ -52,6 +52,8 @@ class Verdict:
     judged_at: str
     marts: str | None
     raw: str
+    #: The run's as-of (ISO timestamp): the instant the judged data is current at.
+    as_of: str | None = None
     #: dbt's invocation id, for the ``dbt build`` gate: which artifacts belong to the build.
     dbt_invocation_id: str | None = None
     #: The checks that failed (names with a short reason), empty when the gate passed.
@@ -144,6 +146,7 @@ def record(
     passed: bool,
     run_id: str,
     build: Build,
+    as_of: dt.datetime | None = None,
     failed: tuple[str, ...] = (),
     dbt_invocation_id: str | None = None,
     judges_marts: bool = True,
@@ -156,6 +159,7 @@ def record(
         judged_at=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         marts=build.marts if judges_marts else None,
         raw=build.raw,
+        as_of=as_of.isoformat(timespec="seconds") if as_of else None,
         dbt_invocation_id=dbt_invocation_id,
         failed=tuple(failed),
     )

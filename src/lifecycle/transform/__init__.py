@@ -51,6 +51,7 @@ def transform(
         passed=not failures,
         run_id=run_id or f"manual-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}",
         build=verdict.current_build(settings),
+        as_of=as_of,
         failed=tuple(f"{f.name} ({f.status}): {f.message[:200]}" for f in failures),
         dbt_invocation_id=result.invocation_id,
     )

@@ -1,0 +1,146 @@
+"""Distribution control: does the new data's distribution of a measure look like its recent history?
+
+For the rows after the audit window's start (``quality.window``: everything since the current publication,
+a partial day included), the median, the 95th percentile and the shares of zeros, nulls and negatives of a
+numeric measure — or the share of a yes/no rate — are compared with the same statistics of each of the
+previous days. Limits come from that history, never from what a defect looks like:
+
+- median and p95: the mean of the daily values ± 3 σ, σ at least 5 % of the mean (a very steady history
+  does not turn noise into alarms) and widened by √(rows of an average day ÷ rows judged) when fewer rows
+  are judged than a day holds (the standard error of a quantile grows as 1/√n);
+- shares (zeros, nulls, negatives) and rates: how likely the new rows' count of cases is under the
+  history's pooled share — out of control when that many or more (for a rate: or that few) would occur
+  with a probability below 0.00135, the one-sided probability of a three-sigma event. The binomial tail is
+  computed exactly, not by a p-chart's normal approximation, which raises false alarms on small shares and
+  small samples; a share never seen is taken as 3 cases in the history (the "rule of three", the 95 %
+  upper bound of a share never seen), so one unusual row is not an alarm but a run of them is.
+
+Nothing is judged with fewer than ``min_history_days`` days of history or fewer than ``min_rows`` new rows.
+The query runs in DuckDB (a GE ``UnexpectedRowsExpectation`` over ``{batch}``) and reads a bounded
+window, so its cost does not grow with history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+#: A tail probability below this is a three-sigma event: the statistic is out of control.
+SIGNIFICANCE = 0.00135
+
+#: The statistics of a numeric measure: name → (SQL over ``v``, kind). For a level, an aggregate; for a
+#: share, the condition that makes a row a case.
+NUMERIC_STATISTICS: dict[str, tuple[str, str]] = {
+    # Discrete quantiles: a measure of whole units (quantities) keeps medians among its values.
+    "median": ("quantile_disc(v, 0.5)", "level"),
+    "p95": ("quantile_disc(v, 0.95)", "level"),
+    "share of zeros": ("v = 0", "share"),
+    "share of nulls": ("v is null", "share"),
+    "share of negatives": ("v < 0", "share"),
+}
+RATE_STATISTICS: dict[str, tuple[str, str]] = {"rate": ("v", "rate")}
+
+
+def binomial_tail_sql(cases: str, trials: str, share: str, *, upper: bool) -> str:
+    """SQL for P(X ≥ cases) (``upper``) or P(X ≤ cases), X ~ Binomial(trials, share), summed exactly in
+    log space (the same sum as the dbt macro ``binomial_upper_tail``)."""
+    pmf = (
+        f"exp(lgamma({trials} + 1) - lgamma(k + 1) - lgamma({trials} - k + 1)"
+        f" + k * ln({share}) + ({trials} - k) * ln(1 - {share}))"
+    )
+    if upper:
+        below = f"(select unnest(range(0, cast({cases} as bigint))) as k)"
+        return f"greatest(0.0, 1.0 - coalesce((select sum({pmf}) from {below} as below), 0.0))"
+    upto = f"(select unnest(range(0, cast({cases} as bigint) + 1)) as k)"
+    return f"least(1.0, coalesce((select sum({pmf}) from {upto} as upto), 0.0))"
+
+
+def distribution_query(
+    *,
+    time_column: str,
+    value: str,
+    since: dt.datetime,
+    rate: bool = False,
+    history_days: int = 28,
+    min_history_days: int = 7,
+    min_rows: int = 20,
+    sigma: float = 3.0,
+    relative_floor: float = 0.05,
+) -> str:
+    """SQL returning one row per statistic of ``value`` whose new rows are out of their control limits.
+
+    ``value`` is a SQL expression over a row of ``{batch}``: a number, or with ``rate=True`` a boolean whose
+    share is judged two-sided (a conversion rate that falls is as wrong as one that jumps).
+    """
+    statistics = RATE_STATISTICS if rate else NUMERIC_STATISTICS
+    first = since.date() - dt.timedelta(days=history_days)
+    selects = []
+    for name, (expression, kind) in statistics.items():
+        if kind == "level":
+            daily = f"select {expression} as x from history_rows group by day having count(*) >= {min_rows}"
+            selects.append(
+                f"""
+                select '{name}' as statistic, '{kind}' as kind,
+                    (select {expression} from new_rows) as observed,
+                    (select avg(x) from ({daily})) as daily_mean,
+                    (select stddev_samp(x) from ({daily})) as daily_sd,
+                    null::double as cases, null::double as expected_share
+                """
+            )
+        else:
+            case = f"case when {expression} then 1 else 0 end"
+            selects.append(
+                f"""
+                select '{name}' as statistic, '{kind}' as kind,
+                    (select avg({case}) from new_rows) as observed,
+                    null::double as daily_mean, null::double as daily_sd,
+                    (select sum({case}) from new_rows) as cases,
+                    least(0.999, greatest(
+                        (select avg({case}) from history_rows),
+                        3.0 / (select count(*) from history_rows)
+                    )) as expected_share
+                """
+            )
+    since_literal = f"timestamp '{since.isoformat(sep=' ')}'"
+    spread = f"{sigma} * greatest(coalesce(daily_sd, 0), {relative_floor} * abs(daily_mean))"
+    widen = "sqrt(greatest(1.0, rows_per_day / new_count))"
+    upper_tail = binomial_tail_sql("cases", "new_count", "expected_share", upper=True)
+    lower_tail = binomial_tail_sql("cases", "new_count", "expected_share", upper=False)
+    return f"""
+        with rows_in_window as (
+            select cast({time_column} as timestamp) as t, {value} as v
+            from {{batch}}
+            where cast({time_column} as timestamp) > {since_literal} - interval {history_days} day
+        ),
+        new_rows as (select v from rows_in_window where t > {since_literal}),
+        history_rows as (
+            select cast(t as date) as day, v from rows_in_window
+            where t <= {since_literal} and cast(t as date) >= date '{first}'
+        ),
+        sizes as (
+            select
+                (select count(*) from new_rows) as new_count,
+                (select count(*) from (
+                    select day from history_rows group by day having count(*) >= {min_rows})) as history_days,
+                (select avg(n) from (
+                    select count(*) as n from history_rows group by day having count(*) >= {min_rows}))
+                    as rows_per_day
+        ),
+        statistics as ({" union all ".join(selects)}),
+        judged as (
+            select
+                statistics.*,
+                sizes.new_count,
+                case when kind = 'level' then daily_mean - {spread} * {widen} end as lower_limit,
+                case when kind = 'level' then daily_mean + {spread} * {widen} end as upper_limit,
+                case when kind <> 'level' then {upper_tail} end as upper_tail,
+                case when kind = 'rate' then {lower_tail} end as lower_tail
+            from statistics
+            cross join sizes
+            where sizes.new_count >= {min_rows} and sizes.history_days >= {min_history_days}
+        )
+        select
+            statistic, observed, lower_limit, upper_limit, expected_share, upper_tail, lower_tail, new_count
+        from judged
+        where observed < lower_limit or observed > upper_limit
+            or upper_tail < {SIGNIFICANCE} or lower_tail < {SIGNIFICANCE}
+    """
