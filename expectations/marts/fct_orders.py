@@ -1,6 +1,7 @@
 """Checks on marts.fct_orders: one row per order with its status and amounts, the source of daily revenue.
 
-What feeds revenue (amounts, the cancelled flag, the booking date) is critical; the rest is reported.
+What feeds revenue (amounts, the cancelled flag, the booking date) is critical; the rest is reported. The
+order statuses are the ones dbt accepts for the column (its accepted_values test in _core__models.yml).
 """
 
 from __future__ import annotations
@@ -10,30 +11,63 @@ import datetime
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from lifecycle.quality.suites import SuiteContext, meta
+from lifecycle.quality.spc import daily_control_query
+from lifecycle.quality.suites import SuiteContext, meta, runbook
 
-#: The app's order lifecycle (_app__sources.yml): placed → paid → shipped → delivered, or cancelled/returned.
-ORDER_STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled", "returned"]
 AMOUNTS = ("gross_revenue", "discount_amount", "order_total")
 REQUIRED = ("order_id", "customer_id", "order_status", "placed_at", "placed_date", "is_cancelled", *AMOUNTS)
 
+WRONG_AMOUNTS = runbook(
+    means="order amounts break their definition, so revenue, AOV and customer value built on them are wrong.",
+    look="the failing orders' lines in fct_order_items and stg_app__order_items, and raw.app_order_items "
+    "for the same order_id (unit_price, quantity, discount_amount).",
+    fix="a feed defect: have the application correct the lines and rerun; a model defect: fix "
+    "int_orders_lifecycle and rebuild.",
+)
+WRONG_STATUS = runbook(
+    means="an order's status, cancelled flag or booking date disagrees with its definition, so it would be "
+    "counted in (or left out of) revenue on the wrong day.",
+    look="the failing orders in stg_app__orders and their change history in raw.app_orders.",
+    fix="a new status in the application: add it to the accepted values and the revenue rules first; "
+    "otherwise fix the CDC reader or int_orders_lifecycle and rebuild.",
+)
+MISSING = runbook(
+    means="orders lack a field every order has, so they fall out of revenue or customer joins.",
+    look="those orders in stg_app__orders and raw.app_orders (the change that set the field).",
+    fix="have the application re-send the change, or fix the staging cast that lost it, and rebuild.",
+)
+SHIFTED = runbook(
+    means="the day's order values moved far from the last two weeks: a price, currency or unit change, or "
+    "a mix of orders unlike any recent day.",
+    look="the day's orders by value against the days before, and prices in fct_order_items.",
+    fix="nothing is blocked; confirm with the shop (a sale, a new product line) or trace the defect.",
+)
+
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
+    statuses = ctx.dbt.accepted_values("fct_orders", "order_status")
+    day = ctx.last_complete_day
     return [
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
             expectations=[
                 gxe.ExpectColumnValuesToBeUnique(
                     column="order_id",
-                    meta=meta(rule="One row per order", dimension="accuracy", severity="critical"),
+                    meta=meta(
+                        rule="One row per order",
+                        dimension="accuracy",
+                        severity="critical",
+                        runbook=WRONG_STATUS,
+                    ),
                 ),
                 gxe.ExpectColumnValuesToBeInSet(
                     column="order_status",
-                    value_set=ORDER_STATUSES,
+                    value_set=statuses,
                     meta=meta(
                         rule="An order's status is one of the app's order lifecycle states",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=WRONG_STATUS,
                     ),
                 ),
                 *(
@@ -41,7 +75,10 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         column=amount,
                         min_value=0,
                         meta=meta(
-                            rule=f"{amount} is never negative", dimension="accuracy", severity="critical"
+                            rule=f"{amount} is never negative",
+                            dimension="accuracy",
+                            severity="critical",
+                            runbook=WRONG_AMOUNTS,
                         ),
                     )
                     for amount in AMOUNTS
@@ -57,6 +94,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="An order's total is its gross revenue minus its discounts, to the cent",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=WRONG_AMOUNTS,
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
@@ -70,6 +108,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Cancelled orders, and only those, are excluded from revenue",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=WRONG_STATUS,
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
@@ -83,13 +122,56 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Revenue is booked on the day the order was placed",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=WRONG_STATUS,
+                    ),
+                ),
+                gxe.UnexpectedRowsExpectation(
+                    description=(
+                        "Status history in lifecycle order (placed ≤ paid ≤ shipped ≤ delivered ≤ returned, "
+                        "placed ≤ cancelled) and the current status reached (a cancelled order never paid)"
+                    ),
+                    unexpected_rows_query="""
+                        select order_id, order_status, placed_at, paid_at, shipped_at, delivered_at,
+                            cancelled_at, returned_at
+                        from {batch}
+                        where paid_at < placed_at
+                            or shipped_at < paid_at
+                            or delivered_at < shipped_at
+                            or returned_at < delivered_at
+                            or cancelled_at < placed_at
+                            or (order_status = 'paid' and paid_at is null)
+                            or (order_status = 'shipped' and shipped_at is null)
+                            or (order_status = 'delivered' and delivered_at is null)
+                            or (order_status = 'cancelled' and (cancelled_at is null or paid_at is not null))
+                            or (order_status = 'returned' and (returned_at is null or delivered_at is null))
+                    """,
+                    meta=meta(
+                        rule="An order moves placed → paid → shipped → delivered, or is cancelled (never "
+                        "paid), or returned after delivery (doc block order_status)",
+                        dimension="accuracy",
+                        severity="warning",
+                        runbook=runbook(
+                            means="an order's first-time-in-status columns contradict its lifecycle, so "
+                            "fulfilment times (time to ship, to deliver) are wrong for it.",
+                            look="the order's changes in raw.app_orders in _change_id order (a snapshot "
+                            "after a full refresh loses the history before it).",
+                            fix="nothing is blocked; a lost history is accepted, a new path through the "
+                            "lifecycle is added to the doc block order_status and this rule.",
+                        ),
                     ),
                 ),
                 gxe.ExpectColumnValuesToBeBetween(
                     column="item_count",
                     min_value=1,
                     meta=meta(
-                        rule="Every order has at least one item", dimension="accuracy", severity="warning"
+                        rule="Every order has at least one item",
+                        dimension="accuracy",
+                        severity="warning",
+                        runbook=runbook(
+                            means="an order without lines counts in order volume but adds no revenue.",
+                            look="stg_app__order_items for the order_id; lines may arrive a change later.",
+                            fix="nothing is blocked; it clears when the lines arrive.",
+                        ),
                     ),
                 ),
                 gxe.ExpectColumnMaxToBeBetween(
@@ -99,7 +181,36 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="No order is placed after the day the data is current at (as_of)",
                         dimension="accuracy",
                         severity="warning",
+                        runbook=runbook(
+                            means="orders dated after the as-of date: a clock or time-zone error in the "
+                            "application, or a run with an as-of earlier than its data.",
+                            look="the newest placed_at values against --as-of.",
+                            fix="rerun with the right --as-of, or report the clock error to the shop.",
+                        ),
                     ),
+                ),
+                *(
+                    gxe.UnexpectedRowsExpectation(
+                        description=f"{name} order total of {day} within prediction limits from "
+                        "the 14 days before",
+                        unexpected_rows_query=daily_control_query(
+                            day="placed_date",
+                            value=f"{statistic} filter (where not is_cancelled)",
+                            checked_day=day,
+                            prediction=True,
+                        ),
+                        meta=meta(
+                            rule=f"The {name.lower()} order value moves slowly: a jump is a price or unit "
+                            "defect (prediction limits from history)",
+                            dimension="accuracy",
+                            severity="warning",
+                            runbook=SHIFTED,
+                        ),
+                    )
+                    for name, statistic in (
+                        ("Median", "median(order_total)"),
+                        ("95th-percentile", "quantile_cont(order_total, 0.95)"),
+                    )
                 ),
             ],
         ),
@@ -108,13 +219,21 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
             expectations=[
                 gxe.ExpectTableRowCountToBeBetween(
                     min_value=1,
-                    meta=meta(rule="The shop has orders", dimension="completeness", severity="critical"),
+                    meta=meta(
+                        rule="The shop has orders",
+                        dimension="completeness",
+                        severity="critical",
+                        runbook=MISSING,
+                    ),
                 ),
                 *(
                     gxe.ExpectColumnValuesToNotBeNull(
                         column=column,
                         meta=meta(
-                            rule=f"Every order has a {column}", dimension="completeness", severity="critical"
+                            rule=f"Every order has a {column}",
+                            dimension="completeness",
+                            severity="critical",
+                            runbook=MISSING,
                         ),
                     )
                     for column in REQUIRED
@@ -132,6 +251,11 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         "only warns: marts.fct_revenue_daily.timeliness is the check that blocks",
                         dimension="timeliness",
                         severity="warning",
+                        runbook=runbook(
+                            means="no order was placed yesterday: a quiet day, or the change log is late.",
+                            look="raw.app_orders timeliness and fct_revenue_daily.timeliness in this report.",
+                            fix="nothing is blocked here; if the change log is late, that check blocks.",
+                        ),
                     ),
                 ),
             ],

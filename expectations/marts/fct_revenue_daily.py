@@ -11,9 +11,31 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from lifecycle.quality.spc import daily_control_query
-from lifecycle.quality.suites import SuiteContext, meta
+from lifecycle.quality.suites import SuiteContext, meta, runbook
 
 AMOUNTS = ("gross_revenue", "discount_amount", "refund_amount")
+
+WRONG_AMOUNTS = runbook(
+    means="a day's revenue breaks its definition, so finance would book wrong figures.",
+    look="the day's orders in fct_orders (non-cancelled, by placed_date) and refunds in stg_app__payments "
+    "(status refunded, by created_at); tests/dbt/assert_revenue_matches_orders.sql ties them.",
+    fix="fix the order or payment feed (have the application correct it) or the model, and rebuild; "
+    "never publish a day that does not reconcile.",
+)
+SHORT_DAY = runbook(
+    means="a day's orders or order values are far outside the last two weeks: orders lost or doubled "
+    "on the way, or a price or unit defect.",
+    look="the day's orders in fct_orders and raw.app_orders against the days before, and the prices of "
+    "its lines in fct_order_items.",
+    fix="have missing orders re-delivered or the defect fixed and rerun; a real event (a shop outage, a big "
+    "sale) is accepted by waiting: the next day's run judges that day, with this one in its history, and "
+    "publishes both.",
+)
+LATE = runbook(
+    means="revenue stops before yesterday, so finance's daily figures would be missing a day.",
+    look="raw.app_orders timeliness (the change log) and the newest placed_date in fct_orders.",
+    fix="get the change log flowing (see raw.app_orders) and rerun.",
+)
 
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
@@ -29,6 +51,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                             rule=f"{amount} is a sum of non-negative amounts, never negative",
                             dimension="accuracy",
                             severity="critical",
+                            runbook=WRONG_AMOUNTS,
                         ),
                     )
                     for amount in AMOUNTS
@@ -37,7 +60,10 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     column="order_count",
                     min_value=0,
                     meta=meta(
-                        rule="order_count is never negative", dimension="accuracy", severity="critical"
+                        rule="order_count is never negative",
+                        dimension="accuracy",
+                        severity="critical",
+                        runbook=WRONG_AMOUNTS,
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
@@ -51,11 +77,17 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Net revenue is gross revenue minus discounts minus refunds, to the cent",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=WRONG_AMOUNTS,
                     ),
                 ),
                 gxe.ExpectColumnValuesToBeUnique(
                     column="date_day",
-                    meta=meta(rule="One row per calendar day", dimension="accuracy", severity="critical"),
+                    meta=meta(
+                        rule="One row per calendar day",
+                        dimension="accuracy",
+                        severity="critical",
+                        runbook=WRONG_AMOUNTS,
+                    ),
                 ),
                 gxe.UnexpectedRowsExpectation(
                     description=(
@@ -70,6 +102,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Prices and order values move slowly: a jump in average order value is a defect",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=SHORT_DAY,
                     ),
                 ),
                 gxe.ExpectColumnMaxToBeBetween(
@@ -79,6 +112,12 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="No revenue is dated after the day the data is current at (as_of)",
                         dimension="accuracy",
                         severity="warning",
+                        runbook=runbook(
+                            means="revenue dated after the as-of date: a clock error in the application, "
+                            "or a run with an as-of earlier than its data.",
+                            look="the newest date_day and the orders and refunds on it.",
+                            fix="rerun with the right --as-of, or report the clock error to the shop.",
+                        ),
                     ),
                 ),
             ],
@@ -95,6 +134,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Every day's orders arrive in full: order volume within control limits",
                         dimension="completeness",
                         severity="critical",
+                        runbook=SHORT_DAY,
                     ),
                 ),
                 gxe.ExpectTableRowCountToBeBetween(
@@ -103,6 +143,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Revenue exists for at least one day",
                         dimension="completeness",
                         severity="critical",
+                        runbook=WRONG_AMOUNTS,
                     ),
                 ),
                 *(
@@ -112,6 +153,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                             rule=f"{column} is always filled: a day without orders or refunds holds zeros",
                             dimension="completeness",
                             severity="critical",
+                            runbook=WRONG_AMOUNTS,
                         ),
                     )
                     for column in ("date_day", "order_count", *AMOUNTS, "net_revenue")
@@ -139,6 +181,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Every calendar day from the first to the last is present, even without orders",
                         dimension="completeness",
                         severity="critical",
+                        runbook=WRONG_AMOUNTS,
                     ),
                 ),
             ],
@@ -153,6 +196,7 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="Revenue is reported up to yesterday (as_of - 1 day) at the latest",
                         dimension="timeliness",
                         severity="critical",
+                        runbook=LATE,
                     ),
                 ),
             ],

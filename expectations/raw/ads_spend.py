@@ -1,19 +1,20 @@
-"""Checks on raw.ads_spend (the ad platform's drops) before dbt runs."""
+"""Checks on raw.ads_spend (the ad platform's drops) before dbt runs.
+
+The channels come from the seed ``marketing_channels`` (its CSV: this check runs before dbt loads seeds),
+the freshness limits from the source (``config: freshness:`` in models/staging/ads/_ads__sources.yml).
+"""
 
 from __future__ import annotations
-
-import datetime
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from lifecycle.quality.suites import SuiteContext, meta
-
-#: The partner drops daily; two missed drops in a row means marketing numbers are stale.
-MAX_DROP_AGE = datetime.timedelta(days=2)
+from lifecycle.quality.suites import SuiteContext, hours, meta, oldest_fresh_day, runbook
 
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
+    freshness = ctx.dbt.freshness(ctx.table)
+    paid_channels = [row["channel"] for row in ctx.dbt.seed("marketing_channels") if row["is_paid"] == "true"]
     return [
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
@@ -24,6 +25,12 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         rule="A drop reports each (day, campaign) once; a duplicate is ambiguous",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=runbook(
+                            means="one drop holds two rows for the same day and campaign, so nobody can "
+                            "tell which spend is right.",
+                            look="the duplicated (date, campaign_id) rows of that _source_file.",
+                            fix="ask the partner for a corrected drop and re-land it; do not pick a row.",
+                        ),
                     ),
                 ),
                 *(
@@ -31,18 +38,33 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         column=column,
                         min_value=0,
                         meta=meta(
-                            rule=f"{column} is never negative", dimension="accuracy", severity="critical"
+                            rule=f"{column} is never negative",
+                            dimension="accuracy",
+                            severity="critical",
+                            runbook=runbook(
+                                means=f"the drop reports a negative {column}, which the platform cannot "
+                                "have measured.",
+                                look="the rows with _source_file; compare with the partner's dashboard.",
+                                fix="ask the partner for a corrected drop and re-land it.",
+                            ),
                         ),
                     )
                     for column in ("impressions", "clicks", "spend")
                 ),
                 gxe.ExpectColumnValuesToBeInSet(
                     column="channel",
-                    value_set=["paid_search", "paid_social", "display"],
+                    value_set=paid_channels,
                     meta=meta(
-                        rule="Spend is reported on the channels marketing attributes to",
+                        rule="Spend is reported on the paid channels of the seed marketing_channels",
                         dimension="accuracy",
                         severity="critical",
+                        runbook=runbook(
+                            means="the drop names a channel marketing does not attribute to, so its "
+                            "spend would fall out of every channel report.",
+                            look="the unexpected channel values and seeds/marketing_channels.csv.",
+                            fix="a renamed or new channel: add it to the seed (reviewed) and rerun; a "
+                            "typo in the feed: ask the partner for a corrected drop.",
+                        ),
                     ),
                 ),
             ],
@@ -52,13 +74,22 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
             expectations=[
                 gxe.ExpectColumnMaxToBeBetween(
                     column="date",
-                    min_value=ctx.as_of_date - MAX_DROP_AGE,
+                    min_value=oldest_fresh_day(ctx.as_of, limit),
                     meta=meta(
-                        rule="Ad spend is known up to two days before as-of (the partner drops daily)",
+                        rule=f"Ad spend is known up to at most {hours(limit)} before as-of (a day's row "
+                        f"counts as current to the end of that day; source freshness {name})",
                         dimension="timeliness",
-                        severity="critical",
+                        severity=severity,
+                        runbook=runbook(
+                            means="the partner's daily drops stopped, so spend, ROAS and CAC would be "
+                            "published stale.",
+                            look="the newest files in sources/ads/ and raw._ingest_log for the ads source.",
+                            fix="get the missing drops from the partner and rerun; each drop restates "
+                            "the days before it, so the next drop also repairs late days.",
+                        ),
                     ),
-                ),
+                )
+                for name, severity, limit in freshness.limits()
             ],
         ),
     ]

@@ -1,7 +1,8 @@
 """The outcome of one ``lifecycle validate``: one record per expectation, the gate decision, and its history.
 
 Critical failures (and expectations that could not be evaluated) fail the gate; warnings are only reported.
-History is appended to ``audit.quality_results`` in the warehouse, one row per expectation per run.
+Every failure is printed with its owner and runbook, so whoever reads it knows who acts and how. History is
+appended to ``audit.quality_results`` in the warehouse, one row per expectation per run.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ HISTORY_COLUMNS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class ExpectationOutcome:
-    """One expectation's result, with the business rule and consequence its suite declared."""
+    """One expectation's result, with the business rule, consequence, owner and runbook its suite declared."""
 
     suite: str
     table: str
@@ -47,6 +48,8 @@ class ExpectationOutcome:
     rule: str
     status: Status
     observed: str
+    owner: str = ""
+    runbook: str = ""
 
     @property
     def success(self) -> bool | None:
@@ -88,7 +91,17 @@ class ValidationReport:
         return [o for o in self.outcomes if o.status == "skipped"]
 
     def summary(self) -> str:
-        """One line, e.g. ``quality gate failed: 2 critical failures, 1 warning, 40 passed, 6 skipped``."""
+        """One line, e.g. ``quality gate failed: 2 critical failures, 1 warning, 40 passed, 6 skipped``, then
+        for a failed gate who acts on each failed critical check and its runbook."""
+        if self.passed:
+            return self._counts()
+        actions = dict.fromkeys(
+            f"{o.suite}: {o.label} → owner {o.owner or 'unknown'}; runbook: {o.runbook or 'none'}"
+            for o in self.failed_critical
+        )
+        return f"{self._counts()} — {' | '.join(actions)}"
+
+    def _counts(self) -> str:
         counts = [
             f"{len(self.failed_critical)} critical failure" + ("" if len(self.failed_critical) == 1 else "s"),
             f"{len(self.warned)} warning" + ("" if len(self.warned) == 1 else "s"),
@@ -99,7 +112,7 @@ class ValidationReport:
 
     def to_markdown(self) -> str:
         """Suites with their counts, then every failure and warning with the rule it protects."""
-        lines = [f"## Data quality as of {self.as_of:%Y-%m-%d %H:%M}", "", self.summary(), ""]
+        lines = [f"## Data quality as of {self.as_of:%Y-%m-%d %H:%M}", "", self._counts(), ""]
         lines += ["| suite | passed | failed | skipped |", "|---|---:|---:|---:|"]
         for suite in dict.fromkeys(o.suite for o in self.outcomes):
             statuses = [o.status for o in self.outcomes if o.suite == suite]
@@ -107,9 +120,14 @@ class ValidationReport:
             lines.append(f"| {suite} | {statuses.count('passed')} | {failed} | {statuses.count('skipped')} |")
         problems = self.failed_critical + self.warned
         if problems:
-            lines += ["", "| severity | suite | expectation | rule | observed |", "|---|---|---|---|---|"]
             lines += [
-                f"| {o.severity} | {o.suite} | {_cell(o.label)} | {_cell(o.rule)} | {_cell(o.observed)} |"
+                "",
+                "| severity | suite | expectation | rule | observed | owner | runbook |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {o.severity} | {o.suite} | {_cell(o.label)} | {_cell(o.rule)} | {_cell(o.observed)} "
+                f"| {_cell(o.owner)} | {_cell(o.runbook)} |"
                 for o in problems
             ]
         if self.data_docs is not None:

@@ -6,6 +6,9 @@ computed in DuckDB over a bounded window (the cost does not grow with history).
 from __future__ import annotations
 
 import datetime
+import math
+from functools import lru_cache
+from statistics import NormalDist
 
 
 def daily_control_query(
@@ -17,6 +20,7 @@ def daily_control_query(
     min_history: int = 7,
     sigma: float = 3.0,
     relative_floor: float = 0.05,
+    prediction: bool = False,
 ) -> str:
     """SQL returning one row (the checked day, its value and the limits) when the day is out of control.
 
@@ -24,8 +28,26 @@ def daily_control_query(
     ``count(*)``); both are evaluated on ``{batch}``. A day with no rows counts as 0. With fewer than
     ``min_history`` earlier days nothing is judged. σ is at least ``relative_floor`` × the mean, so a very
     steady history does not turn ordinary noise into an alarm.
+
+    With ``prediction``, the limits are a prediction interval for one new day rather than ±``sigma``·σ:
+    σ is estimated from only ``history_days`` days, so the same false-alarm rate as ±``sigma``·σ of a known
+    σ needs the Student-t quantile with (days − 1) degrees of freedom, times √(1 + 1/days). Statistics of a
+    day's sample (a median, a 95th percentile) are noisy and heavy-tailed, and keep their intended rate of
+    false alarms only this way; volumes use the classic limits, which react sooner.
     """
     first = checked_day - datetime.timedelta(days=history_days)
+    if prediction:
+        tail = NormalDist().cdf(sigma)
+        factor = (
+            "case days "
+            + " ".join(
+                f"when {n} then {student_t_quantile(tail, n - 1) * math.sqrt(1 + 1 / n):.6f}"
+                for n in range(max(min_history, 2), history_days + 1)
+            )
+            + " end"
+        )
+    else:
+        factor = str(sigma)
     return f"""
         with daily as (
             select cast({day} as date) as day, {value} as value
@@ -44,8 +66,8 @@ def daily_control_query(
         limits as (
             select
                 mean,
-                mean - {sigma} * greatest(coalesce(sd, 0), {relative_floor} * abs(mean)) as lower_limit,
-                mean + {sigma} * greatest(coalesce(sd, 0), {relative_floor} * abs(mean)) as upper_limit,
+                mean - ({factor}) * greatest(coalesce(sd, 0), {relative_floor} * abs(mean)) as lower_limit,
+                mean + ({factor}) * greatest(coalesce(sd, 0), {relative_floor} * abs(mean)) as upper_limit,
                 days
             from history
         )
@@ -60,3 +82,27 @@ def daily_control_query(
         where limits.days >= {min_history}
             and (checked.observed < limits.lower_limit or checked.observed > limits.upper_limit)
     """
+
+
+@lru_cache
+def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
+    """The ``probability`` quantile (above one half) of Student's t distribution, by Newton's method on its
+    distribution function (Simpson's rule over the density): the standard library has no t distribution."""
+    nu = degrees_of_freedom
+    scale = math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / math.sqrt(nu * math.pi)
+
+    def density(x: float) -> float:
+        return scale * (1 + x * x / nu) ** (-(nu + 1) / 2)
+
+    def distribution(x: float, steps: int = 2000) -> float:
+        width = x / steps
+        inner = sum((4 if i % 2 else 2) * density(i * width) for i in range(1, steps))
+        return 0.5 + width / 3 * (density(0.0) + inner + density(x))
+
+    x = NormalDist().inv_cdf(probability)
+    for _ in range(50):
+        step = (distribution(x) - probability) / density(x)
+        x -= step
+        if abs(step) < 1e-10:
+            break
+    return x

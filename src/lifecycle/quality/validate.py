@@ -227,6 +227,8 @@ def _outcome(
         rule=str(meta.get("rule", "")),
         status=status,
         observed=_truncate(observed),
+        owner=str(meta.get("owner", "")),
+        runbook=str(meta.get("runbook", "")),
     )
 
 
