@@ -117,13 +117,13 @@ def test_app_timestamps_with_offsets_land_as_utc_instants(settings, app_db):
         "updated_at": "2026-11-20T04:30:00.5-0530",
         "shipping_address_id": 1,
     }
-    insert_change(app_db, "orders", json.dumps(row), changed_at="2026-11-20 11:00:00+01:00")
     insert_change(app_db, "orders", json.dumps({**row, "order_id": 2}), changed_at="the day after")
+    insert_change(app_db, "orders", json.dumps(row), changed_at="2026-11-20 11:00:00+01:00")
     raise_for_errors(ingest(settings, as_of=AS_OF))
-    assert query(settings, "select _changed_at, placed_at, updated_at from raw.app_orders") == [
-        (TEN_UTC, TEN_UTC, TEN_UTC.replace(microsecond=500000))
+    assert query(settings, "select order_id, _changed_at, placed_at, updated_at from raw.app_orders") == [
+        (1, TEN_UTC, TEN_UTC, TEN_UTC.replace(microsecond=500000))
     ]
-    assert quarantined(settings, "app") == [(2, NOT_PARSED.format("changed_at"))]
+    assert quarantined(settings, "app") == [(1, NOT_PARSED.format("changed_at"))]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -324,19 +324,34 @@ def test_an_events_file_is_read_once_its_hour_is_over(settings):
     assert query(settings, "select event_id from raw.events_clickstream order by 1") == [("e1",), ("e2",)]
 
 
-def test_app_changes_after_the_as_of_are_quarantined_as_future(settings, app_db):
+def test_app_changes_after_the_as_of_wait_at_the_end_of_the_log(settings, app_db):
     add_order(app_db, 1, when="2026-11-20 10:00:00")
-    add_order(app_db, 2, when="2026-11-20 11:05:00")
+    add_order(app_db, 2, when="2026-11-20 11:05:00")  # within the tolerance
     add_order(app_db, 3, when="2026-11-20 11:05:01")
     add_order(app_db, 4, when="2026-11-21 09:00:00")
     raise_for_errors(ingest(settings, as_of=AS_OF))
     assert query(settings, "select order_id from raw.app_orders order by 1") == [(1,), (2,)]
+    assert quarantined(settings, "app") == []
+    assert query(settings, "select watermark from raw._watermarks") == [("2",)]
+    raise_for_errors(ingest(settings, as_of=dt.datetime(2026, 11, 21, 9)))  # a later run reads them
+    assert query(settings, "select order_id from raw.app_orders order by 1") == [(1,), (2,), (3,), (4,)]
+
+
+def test_app_changes_stamped_ahead_inside_the_log_are_quarantined_as_future(settings, app_db):
+    # Logged before a change made by the as-of, so made before it too: the clock that stamped it is ahead.
+    add_order(app_db, 1, when="2026-11-20 10:00:00")
+    add_order(app_db, 2, when="2026-11-20 11:30:00")
+    add_order(app_db, 3, when="2026-11-21 09:00:00")
+    add_order(app_db, 4, when="2026-11-20 10:30:00")
+    add_order(app_db, 5, when="2026-11-20 11:30:00")  # after the last change made by the as-of: waits
+    raise_for_errors(ingest(settings, as_of=AS_OF))
+    assert query(settings, "select order_id from raw.app_orders order by 1") == [(1,), (4,)]
     assert quarantined(settings, "app") == [
+        (2, FUTURE.format("changed_at")),
         (3, FUTURE.format("changed_at")),
-        (4, FUTURE.format("changed_at")),
     ]
     raise_for_errors(ingest(settings, as_of=AS_OF + dt.timedelta(days=1)))  # quarantine is final
-    assert query(settings, "select count(*) from raw.app_orders") == [(2,)]
+    assert query(settings, "select order_id from raw.app_orders order by 1") == [(1,), (4,), (5,)]
     assert query(settings, "select count(*) from raw._quarantine") == [(2,)]
 
 
@@ -377,8 +392,8 @@ def test_a_day_starting_within_the_tolerance_is_not_future(settings):
 
 
 def test_future_share_and_lateness_per_source_are_derivable(settings, app_db):
-    add_order(app_db, 1, when="2026-11-20 08:00:00")
-    add_order(app_db, 2, when="2026-11-20 12:00:00")
+    add_order(app_db, 1, when="2026-11-20 12:00:00")
+    add_order(app_db, 2, when="2026-11-20 08:00:00")
     write_events(
         settings.sources_dir,
         "2026-11-20/09",

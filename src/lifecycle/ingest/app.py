@@ -2,8 +2,12 @@
 
 Each run re-reads an overlap window below the watermark (changes whose transaction committed late get a
 lower ``change_id`` than ones already read) and anti-joins on ``_change_id``, so re-reading adds nothing.
-The watermark is written in the same DuckDB transaction as the rows it covers. With an as-of, a change
-stamped after it (``changed_at``, beyond the clock-skew tolerance) is quarantined with a ``future:`` reason.
+The watermark is written in the same DuckDB transaction as the rows it covers.
+
+With an as-of, the log is read up to its last change stamped by then (``changed_at``, within the
+clock-skew tolerance): the changes after it had not been made yet at the as-of, so they wait for a later
+run, as a file waits until it is complete. A change stamped later but logged before that last one was
+made before the as-of by a clock that runs ahead: it is quarantined with a ``future:`` reason.
 """
 
 from __future__ import annotations
@@ -78,13 +82,15 @@ def _incremental(
 ) -> list[Batch]:
     batches = []
     chunk = chunk_rows(CHUNK_CHANGES)
+    end = _made_by(src, as_of, int(read_watermark(con, SOURCE) or 0))
     while True:
         watermark = int(read_watermark(con, SOURCE) or 0)
         low = max(0, watermark - OVERLAP_CHANGES)
+        high = watermark + chunk if end is None else min(watermark + chunk, max(end, watermark))
         rows = src.execute(
             "select change_id, table_name, op, row_key, changed_at, row_json from change_log"
             " where change_id > ? and change_id <= ? order by change_id",
-            [low, watermark + chunk],
+            [low, high],
         ).fetchall()
         new_high = max((r[0] for r in rows), default=watermark)
         batch = Batch(
@@ -100,6 +106,21 @@ def _incremental(
         batches.append(batch)
         if new_high <= watermark or new_high < watermark + chunk:
             return batches
+
+
+def _made_by(src: sqlite3.Connection, as_of: dt.datetime | None, watermark: int) -> int | None:
+    """The last change id of the log stamped by the as-of (within the tolerance); None: no as-of.
+
+    SQLite's ``julianday`` reads the timestamps (with or without a ``Z`` or ``+HH:MM`` offset); a stamp it
+    cannot read does not end the log, and is judged with its change when a later one is read.
+    """
+    if as_of is None:
+        return None
+    (end,) = src.execute(
+        "select max(change_id) from change_log where change_id > ? and julianday(changed_at) <= julianday(?)",
+        [watermark, latest_allowed(as_of).isoformat(sep=" ", timespec="milliseconds")],
+    ).fetchone()
+    return watermark if end is None else int(end)
 
 
 def _land_changes(
