@@ -53,13 +53,21 @@ class RunReport:
 
 
 def ensure_sources(
-    settings: Settings, world: DemoWorld, end: dt.date, progress: Callable[[str], None]
+    settings: Settings, world: DemoWorld, as_of: dt.datetime, progress: Callable[[str], None]
 ) -> str:
-    """Generate the world up to ``end``: a new demo world, or the existing one continued day by day with
-    its own seed, scale and defect rates (idempotent)."""
+    """Generate the world up to ``as_of``: a new demo world, or the existing one continued with its own
+    seed, scale and defect rates (idempotent).
+
+    The world's clock stops at the as-of: its last day is generated only up to that instant, so the
+    sources hold nothing stamped after it, and a later run continues that day where this one stopped.
+    """
     from lifecycle.generate import generate
     from lifecycle.generate.state import load_state
 
+    until = as_of.replace(microsecond=0)
+    if until.tzinfo is not None:
+        until = until.astimezone(dt.UTC).replace(tzinfo=None)
+    end = until.date()
     state = load_state(settings.sources_dir)
     if state is None:
         start, days = end - dt.timedelta(days=world.days - 1), world.days
@@ -76,8 +84,9 @@ def ensure_sources(
                 f"{settings.sources_dir} holds a world made with other settings: {', '.join(different)}; "
                 "drop those options to continue it, or use another LIFECYCLE_DATA_DIR for a new world"
             )
-        if state.last_day is not None and state.last_day >= end:
-            return f"sources already cover {end} (last day {state.last_day})"
+        clock = state.clock
+        if clock is not None and clock >= until:
+            return f"sources already cover {until} (the world's clock is at {clock})"
         start = state.first_day if state.last_day is None else state.last_day + dt.timedelta(days=1)
         days = (end - start).days + 1
         seed, scale, clean, defects = state.seed, state.scale, state.clean, state.defects
@@ -90,8 +99,9 @@ def ensure_sources(
         clean=clean,
         defects=defects,
         progress=progress,
+        until=until,
     )
-    return f"generated {days} day(s) from {start}"
+    return f"generated {days} day(s) from {start}, up to {until}"
 
 
 def run(
@@ -131,7 +141,7 @@ def run(
     with exclusive(settings, "run"):
         if world is not None:
             with stage("generate") as out:
-                out.append(ensure_sources(settings, world, as_of.date(), progress))
+                out.append(ensure_sources(settings, world, as_of, progress))
         with stage("ingest") as out:
             results = ingest(settings, as_of=as_of, progress=progress)
             problems = [e for r in results for e in r.errors]

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from lifecycle.config import Settings
 from lifecycle.generate import DefectRates, generate
 from lifecycle.generate.ads import CAMPAIGNS
+from lifecycle.pipeline import DemoWorld, ensure_sources
 
 START = dt.date(2024, 3, 1)
 SESSION_GAP = dt.timedelta(minutes=30)
@@ -326,6 +328,157 @@ def test_refuses_a_database_ahead_of_the_state(tmp_path: Path) -> None:
         conn.execute("update _sim_clock set now = '2099-01-01 00:00:00'")
     with pytest.raises(ValueError, match="interrupted run"):
         generate(tmp_path, seed=5, scale=0.02, start=START + dt.timedelta(days=1), days=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# the world's clock: generating up to an instant, and continuing from it
+
+
+def at(day: dt.date, time: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(time))
+
+
+def state_files(sources: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (sources / "_state").glob("*") if p.is_file()}
+
+
+def latest_stamps(sources: Path) -> dict[str, str]:
+    """The latest time each source shows: change log, every timestamp column, event times, ad days."""
+    with sqlite3.connect(sources / "app.sqlite") as conn:
+        stamps = {
+            "clock": conn.execute("select now from _sim_clock").fetchone()[0],
+            "change_log": conn.execute("select max(changed_at) from change_log").fetchone()[0],
+        }
+        for table, column in [
+            ("customers", "updated_at"),
+            ("customers", "deleted_at"),
+            ("addresses", "updated_at"),
+            ("products", "updated_at"),
+            ("orders", "updated_at"),
+            ("payments", "created_at"),
+        ]:
+            stamps[f"{table}.{column}"] = (
+                conn.execute(f"select max({column}) from {table}").fetchone()[0] or ""
+            )
+    lines = [parse(line) for _, line in read_lines(sources)]
+    stamps["event_time"] = max(e["event_time"] for e in lines if e).replace("T", " ")[:19]
+    stamps["event_file_hour_end"] = max(
+        f"{path.parent.parent.name[5:]} {int(path.parent.name[5:]) + 1:02d}:00:00"
+        for path in event_files(sources)
+    )
+    stamps["ads_day"] = max(row["date"] for rows in read_ads(sources).values() for row in rows) + " 00:00:00"
+    return stamps
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_a_day_generated_in_pieces_equals_the_day_generated_at_once(tmp_path: Path, clean: bool) -> None:
+    whole, pieces = tmp_path / "whole", tmp_path / "pieces"
+    generate(whole, seed=3, scale=0.03, start=START, days=3, clean=clean)
+    day2, day3 = START + dt.timedelta(days=1), START + dt.timedelta(days=2)
+    for start, days, until in [
+        (START, 2, at(day2, "09:30:00")),
+        (day2, 1, at(day2, "15:00:07")),
+        (START, 3, at(day3, "05:00:00")),  # finishes day 2, then the start of day 3
+        (day3, 1, at(day3, "05:00:00")),  # the same instant again: nothing to do
+        (day3, 1, None),
+    ]:
+        generate(pieces, seed=3, scale=0.03, start=start, days=days, clean=clean, until=until)
+    assert table_contents(pieces) == table_contents(whole)
+    assert truth(pieces) == truth(whole)
+    files_whole = {k: v for k, v in manifest(whole).items() if k != "app.sqlite"}
+    assert {k: v for k, v in manifest(pieces).items() if k != "app.sqlite"} == files_whole
+    assert state_files(pieces) == state_files(whole)
+    assert not list((pieces / "_state" / "pending").rglob("*.json.gz"))
+
+
+def test_the_sources_hold_nothing_after_until(tmp_path: Path) -> None:
+    day3 = START + dt.timedelta(days=2)
+    summary = generate(tmp_path, seed=3, scale=0.05, start=START, days=3, until=at(day3, "14:20:00"))
+    assert (summary.last_day, summary.until) == (day3, at(day3, "14:20:00"))
+    stamps = latest_stamps(tmp_path)
+    assert stamps["clock"] == f"{day3} 14:20:00"
+    assert all(stamp <= f"{day3} 14:20:00" for stamp in stamps.values()), stamps
+    assert stamps["event_file_hour_end"] == f"{day3} 14:00:00"  # the hour 14:00-15:00 is not over
+    assert stamps["ads_day"] == f"{day3 - dt.timedelta(days=1)} 00:00:00"  # a day's drop comes at its end
+    # Late events of the finished days wait for their hour in the simulator's private folder.
+    assert list((tmp_path / "_state" / "pending" / "events").rglob("*.json.gz"))
+    assert not {p for p in manifest(tmp_path) if p.startswith("_state")}
+    assert truth(tmp_path)["params"]["clock"] == f"{day3} 14:20:00"
+
+    generate(tmp_path, seed=3, scale=0.05, start=day3, days=1, until=at(day3, "22:00:00"))
+    later = latest_stamps(tmp_path)
+    assert all(stamp <= f"{day3} 22:00:00" for stamp in later.values()), later
+    assert later["event_file_hour_end"] == f"{day3} 22:00:00"
+
+
+def test_the_ground_truth_of_a_partial_day_matches_its_sources(tmp_path: Path) -> None:
+    day3 = START + dt.timedelta(days=2)
+    generate(tmp_path, seed=3, scale=0.05, start=START, days=3, clean=True, until=at(day3, "16:00:00"))
+    partial = truth(tmp_path)["daily"][-1]
+    assert partial["date_day"] == str(day3)
+    with sqlite3.connect(tmp_path / "app.sqlite") as conn:
+        (orders,) = conn.execute(
+            "select count(*) from orders where placed_at >= ? and status <> 'cancelled'", [str(day3)]
+        ).fetchone()
+        (signups,) = conn.execute(
+            "select count(*) from change_log where table_name = 'customers' and op = 'insert'"
+            " and changed_at >= ?",
+            [str(day3)],
+        ).fetchone()
+    sessions = [
+        s for s in sessionize(list(unique_events(tmp_path).values())) if s[0]["event_time"] >= str(day3)
+    ]
+    assert orders > 0 and signups > 0 and sessions
+    assert (partial["order_count"], partial["new_customers"], partial["human_sessions"]) == (
+        orders,
+        signups,
+        len(sessions),
+    )
+    assert partial["ad_spend"] == 0  # its drop comes when the day is over
+    # The day's changes so far are in the database, later ones are not.
+    whole = tmp_path / "whole"
+    generate(whole, seed=3, scale=0.05, start=START, days=3, clean=True)
+    assert truth(whole)["daily"][-1]["order_count"] > partial["order_count"]
+
+
+def test_an_earlier_until_on_a_partial_day_is_a_no_op(tmp_path: Path) -> None:
+    generate(tmp_path, seed=5, scale=0.02, start=START, days=1, until=at(START, "15:00:00"))
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    again = generate(tmp_path, seed=5, scale=0.02, start=START, days=1, until=at(START, "10:00:00"))
+    assert again.days_generated == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == stamps
+
+
+def test_until_must_be_on_the_last_requested_day(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not on the last requested day"):
+        generate(tmp_path, seed=5, scale=0.02, start=START, days=2, until=at(START, "10:00:00"))
+    assert not tmp_path.joinpath("app.sqlite").exists()
+
+
+def test_refuses_a_database_ahead_of_a_partial_day(tmp_path: Path) -> None:
+    generate(tmp_path, seed=5, scale=0.02, start=START, days=1, until=at(START, "10:00:00"))
+    with sqlite3.connect(tmp_path / "app.sqlite") as conn:
+        conn.execute("update _sim_clock set now = ?", [f"{START} 12:00:00"])
+    with pytest.raises(ValueError, match="interrupted run"):
+        generate(tmp_path, seed=5, scale=0.02, start=START, days=1, until=at(START, "14:00:00"))
+
+
+def test_runs_continue_the_world_up_to_their_as_of(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "runs")
+    world = DemoWorld(seed=4, scale=0.02, days=3)
+    as_of = at(START + dt.timedelta(days=2), "09:15:30")
+    assert "up to" in ensure_sources(settings, world, as_of, lambda _: None)
+    assert all(stamp <= f"{as_of}" for stamp in latest_stamps(settings.sources_dir).values())
+    later = as_of + dt.timedelta(hours=16)  # the next night
+    ensure_sources(settings, world, later, lambda _: None)
+    assert "already cover" in ensure_sources(settings, world, later, lambda _: None)
+    assert "already cover" in ensure_sources(settings, world, as_of, lambda _: None)
+    direct = tmp_path / "direct"
+    generate(direct, seed=4, scale=0.02, start=START, days=4, until=later)
+    assert table_contents(settings.sources_dir) == table_contents(direct)
+    assert truth(settings.sources_dir) == truth(direct)
+    files = {k: v for k, v in manifest(direct).items() if k != "app.sqlite"}
+    assert {k: v for k, v in manifest(settings.sources_dir).items() if k != "app.sqlite"} == files
 
 
 # ------------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ AS_OF = dt.datetime(2026, 3, 4, 22, 0)  # the last generated day, late evening
 
 def build(tmp: pytest.TempPathFactory, name: str, *, clean: bool) -> Settings:
     settings = Settings(data_dir=tmp.mktemp(name))
-    generate(settings.sources_dir, seed=SEED, scale=SCALE, start=START, days=DAYS, clean=clean)
+    # The world ends at the as-of, as `lifecycle run` makes it: nothing in the sources is from later.
+    generate(settings.sources_dir, seed=SEED, scale=SCALE, start=START, days=DAYS, clean=clean, until=AS_OF)
     run(settings, as_of=AS_OF, world=None, progress=lambda _: None)
     return settings
 

@@ -12,6 +12,7 @@ import datetime as dt
 import gzip
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,10 @@ PAGES = (
 MAX_LINES_PER_FILE = 10_000
 BOT_EVENTS = (6, 13)  # events per bot session: at least 6, fewer than 13
 BOT_GAP_MS = (1_000, 3_001)
+
+#: Where the files of an arrival hour go, given the end of that hour (epoch milliseconds): the folder
+#: under which their ``date=…/hour=…`` path is made, or None when they are not to be written now.
+Placement = Callable[[int], Path | None]
 
 
 @dataclass
@@ -225,8 +230,12 @@ def deliver(
     lines: list[str],
     rng: np.random.Generator | None,
     rates: DefectRates,
+    place: Placement | None = None,
 ) -> Delivery:
-    """File the lines by arrival hour; with ``rng`` (a dirty world), inject the delivery defects."""
+    """File the lines by arrival hour; with ``rng`` (a dirty world), inject the delivery defects.
+
+    ``place`` decides per arrival hour where its files go (default: ``events_dir``, every hour).
+    """
     if rng is None:  # clean: every event arrives when it happens
         arrival, texts, defects = sessions.ev_ms, lines, {}
     else:
@@ -234,7 +243,7 @@ def deliver(
     # a stable sort: at equal times, originals before copies and events in session order
     order = np.argsort(arrival, kind="stable")
     result = write_files(
-        events_dir, generation_day, arrival[order], [texts[i] for i in order.tolist()], rng, rates
+        events_dir, generation_day, arrival[order], [texts[i] for i in order.tolist()], rng, rates, place
     )
     result.defects = {**defects, **result.defects}
     return result
@@ -281,8 +290,13 @@ def write_files(
     texts: list[str],
     rng: np.random.Generator | None,
     rates: DefectRates,
+    place: Placement | None = None,
 ) -> Delivery:
-    """Write lines (sorted by arrival) into their arrival-hour folders; shuffle a few when dirty."""
+    """Write lines (sorted by arrival) into their arrival-hour folders; shuffle a few when dirty.
+
+    Every file is made, so the random streams advance the same whatever ``place`` writes; the counts
+    are of the lines and files written.
+    """
     result = Delivery()
     hours = arrival // HOUR_MS
     cuts = np.flatnonzero(np.diff(hours)) + 1
@@ -293,8 +307,10 @@ def write_files(
         if start == stop:
             continue
         hour_start = dt.datetime.fromtimestamp(int(hours[start]) * 3600, dt.UTC)
-        folder = events_dir / f"date={hour_start:%Y-%m-%d}" / f"hour={hour_start:%H}"
-        folder.mkdir(parents=True, exist_ok=True)
+        root = events_dir if place is None else place((int(hours[start]) + 1) * HOUR_MS)
+        folder = None if root is None else root / f"date={hour_start:%Y-%m-%d}" / f"hour={hour_start:%H}"
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
         for number, chunk_start in enumerate(range(start, stop, MAX_LINES_PER_FILE)):
             chunk = texts[chunk_start : min(stop, chunk_start + MAX_LINES_PER_FILE)]
             if rng is not None and rates.out_of_order_rate > 0:
@@ -304,6 +320,8 @@ def write_files(
                 for target, text in zip(picked.tolist(), moved, strict=True):
                     chunk[target] = text
                 reordered += int((picked != shuffled).sum())
+            if folder is None:
+                continue
             write_gzip(folder / f"events-{stamp}-{number:04d}.json.gz", "".join(t + "\n" for t in chunk))
             result.files += 1
             result.lines += len(chunk)

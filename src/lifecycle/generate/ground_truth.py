@@ -16,23 +16,31 @@ from typing import Any
 import numpy as np
 
 from lifecycle.generate.ads import SPEND, final_version
-from lifecycle.generate.state import DAY_SECONDS, STATE_DIR, State, day_start
+from lifecycle.generate.state import DAY_SECONDS, STATE_DIR, State, day_start, format_ts
 
 GROUND_TRUTH = "ground_truth.json"
 MANIFEST = "manifest.json"
 ACTIVE_WINDOW_DAYS = 90
 
 
-def compute(state: State) -> dict[str, Any]:
-    """Ground truth as of the end of the last generated day."""
-    if state.last_day is None:
-        raise ValueError("no day has been generated yet: nothing to compute a ground truth for")
+def compute(state: State, clock: int | None = None) -> dict[str, Any]:
+    """Ground truth as of the world's clock: ``clock`` (epoch seconds, on the last day of the ledger) or
+    the end of the last generated day.
+
+    A day generated up to ``clock`` is in the ledger whole (the simulator plans a day at once), so
+    everything is judged by when it happened: orders placed, cancelled, refunded and accounts created or
+    deleted by then. Ad spend counts the drops delivered by then; a day's own drop comes at its end.
+    """
     n_days = state.day_index
+    if n_days == 0:
+        raise ValueError("no day has been generated yet: nothing to compute a ground truth for")
+    last_day = state.first_day + dt.timedelta(days=n_days - 1)
     first_ts = day_start(state.first_day)
-    end_ts = day_start(state.last_day) + DAY_SECONDS  # exclusive
+    end_ts = day_start(last_day) + DAY_SECONDS  # exclusive
+    limit = end_ts - 1 if clock is None else clock  # inclusive
 
     def happened(ts: np.ndarray) -> np.ndarray:
-        return (ts >= 0) & (ts < end_ts)
+        return (ts >= 0) & (ts <= limit)
 
     def per_day(ts: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         index = (ts - first_ts) // DAY_SECONDS
@@ -42,7 +50,7 @@ def compute(state: State) -> dict[str, Any]:
         return totals
 
     orders = state.orders
-    counted = ~happened(orders["cancel_ts"])
+    counted = happened(orders["placed_ts"]) & ~happened(orders["cancel_ts"])
     order_count = per_day(orders["placed_ts"][counted])
     gross = per_day(orders["placed_ts"][counted], orders["gross_cents"][counted])
     discount = per_day(orders["placed_ts"][counted], orders["discount_cents"][counted])
@@ -50,10 +58,12 @@ def compute(state: State) -> dict[str, Any]:
     refunds = per_day(
         orders["return_ts"][returned], orders["gross_cents"][returned] - orders["discount_cents"][returned]
     )
-    new_customers = per_day(state.customers["created_ts"])
+    created = state.customers["created_ts"]
+    new_customers = per_day(created[happened(created)])
     daily = []
     for i in range(n_days):
-        ad_spend = int(state.ads[i, :, final_version(state, i), SPEND].sum())
+        delivered = i < len(state.ads)
+        ad_spend = int(state.ads[i, :, final_version(state, i), SPEND].sum()) if delivered else 0
         daily.append(
             {
                 "date_day": (state.first_day + dt.timedelta(days=i)).isoformat(),
@@ -69,14 +79,15 @@ def compute(state: State) -> dict[str, Any]:
         )
 
     window_start = end_ts - ACTIVE_WINDOW_DAYS * DAY_SECONDS
-    recent = counted & (orders["placed_ts"] >= window_start) & (orders["placed_ts"] < end_ts)
+    recent = counted & (orders["placed_ts"] >= window_start)
     buyers = np.unique(orders["customer"][recent])
-    live = state.customers["deleted_kind"][buyers] == 0
+    live = ~happened(state.customers["deleted_ts"][buyers])  # -1: never deleted
     return {
         "params": {
             **state.params(),
             "first_day": state.first_day.isoformat(),
-            "last_day": state.last_day.isoformat(),
+            "last_day": last_day.isoformat(),
+            "clock": format_ts(np.array([limit]))[0],
         },
         "daily": daily,
         "active_customers": int(live.sum()),
@@ -88,9 +99,10 @@ def _money(cents: np.integer | int) -> float:
     return round(int(cents) / 100, 2)
 
 
-def write_ground_truth(state: State, sources_dir: Path) -> Path:
+def write_ground_truth(state: State, sources_dir: Path, clock: int | None = None) -> Path:
     path = sources_dir / GROUND_TRUTH
-    path.write_text(json.dumps(compute(state), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    truth = compute(state, clock)
+    path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 

@@ -99,7 +99,11 @@ class State:
     clean: bool
     defects: DefectRates
     first_day: dt.date
+    #: the last complete day
     last_day: dt.date | None = None
+    #: when the day after ``last_day`` (or the first day) has been generated up to this instant (UTC
+    #: seconds since 1970) and is continued by the next run; None when every generated day is complete
+    partial_until: int | None = None
     counters: dict[str, int] = field(
         default_factory=lambda: {"address_id": 0, "order_item_id": 0, "payment_id": 0}
     )
@@ -129,6 +133,15 @@ class State:
         self.defect_counts[name] = self.defect_counts.get(name, 0) + int(n)
 
     @property
+    def clock(self) -> dt.datetime | None:
+        """The world's simulated now: the instant everything in the sources happened by (None: no day)."""
+        if self.partial_until is not None:
+            return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=self.partial_until)
+        if self.last_day is None:
+            return None
+        return dt.datetime.combine(self.last_day, dt.time(23, 59, 59))
+
+    @property
     def day_index(self) -> int:
         """Number of days generated so far (the index the next day gets in the ledgers)."""
         return len(self.human_sessions)
@@ -138,11 +151,13 @@ def save_state(state: State, sources_dir: Path) -> None:
     """Write the state atomically (temp file + rename), so an interrupted save leaves the old one."""
     folder = sources_dir / STATE_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    until = state.partial_until
     meta = {
         "format": FORMAT_VERSION,
         "params": state.params(),
         "first_day": state.first_day.isoformat(),
         "last_day": state.last_day.isoformat() if state.last_day else None,
+        "partial_until": None if until is None else format_ts(np.array([until]))[0],
         "counters": state.counters,
         "defect_counts": dict(sorted(state.defect_counts.items())),
     }
@@ -172,6 +187,7 @@ def load_state(sources_dir: Path) -> State | None:
         defects=DefectRates.from_dict(params["defect_rates"]),
         first_day=dt.date.fromisoformat(meta["first_day"]),
         last_day=dt.date.fromisoformat(meta["last_day"]) if meta["last_day"] else None,
+        partial_until=_epoch_seconds(meta.get("partial_until")),
         counters={k: int(v) for k, v in meta["counters"].items()},
         defect_counts={k: int(v) for k, v in meta["defect_counts"].items()},
     )
@@ -181,6 +197,12 @@ def load_state(sources_dir: Path) -> State | None:
         for table in ("customers", "products", "orders"):
             setattr(state, table, {col: npz[f"{table}.{col}"] for col in SCHEMAS[table]})
     return state
+
+
+def _epoch_seconds(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return int((dt.datetime.fromisoformat(text) - dt.datetime(1970, 1, 1)).total_seconds())
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

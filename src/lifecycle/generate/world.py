@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,6 +119,32 @@ create index payments_order_id on payments (order_id);
 """
 
 CLOCK_SQL = "coalesce((select now from _sim_clock), strftime('%Y-%m-%d %H:%M:%S', 'now'))"
+
+
+class Database(Protocol):
+    """Where the simulator's SQL goes: the database connection, or ``REPLAY``."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+class Replay:
+    """Stands in for the database while a day's writes that an earlier run already made are replayed.
+
+    Continuing a day generated up to some instant plans it again from the same state and random streams;
+    its beginning must advance the simulator's bookkeeping (ids, prices, order amounts) exactly as
+    before, without writing the rows a second time.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> None:
+        return None
+
+    def executemany(self, sql: str, parameters: Any, /) -> None:
+        return None
+
+
+REPLAY = Replay()
 METHODS = ("card", "paypal", "klarna", "gift_card")
 
 
@@ -258,7 +286,7 @@ def plan_products(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
 # the world before its first day
 
 
-def bootstrap(conn: sqlite3.Connection, state: State, rng: np.random.Generator, volumes: Volumes) -> None:
+def bootstrap(conn: Database, state: State, rng: np.random.Generator, volumes: Volumes) -> None:
     """Create the catalog and the customers who existed before the first day (inside the open transaction).
 
     Rows are inserted in creation-time order with the clock set to each creation time, so replaying
@@ -319,12 +347,12 @@ def bootstrap(conn: sqlite3.Connection, state: State, rng: np.random.Generator, 
             insert_customer(conn, state, profiles, i, i, customer_text[i])
 
 
-def set_clock(conn: sqlite3.Connection, now: str) -> None:
+def set_clock(conn: Database, now: str) -> None:
     conn.execute("update _sim_clock set now = ?", (now,))
 
 
 def insert_customer(
-    conn: sqlite3.Connection, state: State, profiles: Profiles, p: int, customer: int, now: str
+    conn: Database, state: State, profiles: Profiles, p: int, customer: int, now: str
 ) -> None:
     """A new account and its default address (profile ``p`` becomes customer index ``customer``)."""
     country = vocab.COUNTRIES[int(profiles.country[p])]
@@ -464,13 +492,27 @@ PAYMENT_STATUS = {PAY_FAIL: "failed", PAY: "captured", RETURN: "refunded"}
 
 
 def write_day(
-    conn: sqlite3.Connection, state: State, day: dt.date, changes: Changes, visits: Visits, profiles: Profiles
+    conn: sqlite3.Connection,
+    state: State,
+    day: dt.date,
+    changes: Changes,
+    visits: Visits,
+    profiles: Profiles,
+    *,
+    written: int | None = None,
+    until: int | None = None,
 ) -> None:
-    """Apply the day to the state and write it to the database in simulated-time order (open transaction)."""
+    """Apply the day to the state and write it to the database in simulated-time order (open transaction).
+
+    ``written``: an earlier run wrote the day up to this instant (epoch seconds), which is replayed, not
+    written again; ``until``: write only up to this instant, leaving the rest of the day for a later run.
+    The database's clock ends at ``until``, or at the last second of the day.
+    """
     record_day(state, changes, visits, profiles)
     when, code, arg = schedule(state, day, changes, visits)
-    DayWriter(conn, state, changes, visits, profiles).run(when, code, arg)
-    set_clock(conn, format_ts(np.array([day_start(day) + DAY_SECONDS - 1]))[0])
+    DayWriter(conn, state, changes, visits, profiles).run(when, code, arg, written=written, until=until)
+    end = day_start(day) + DAY_SECONDS - 1 if until is None else until
+    set_clock(conn, format_ts(np.array([end]))[0])
 
 
 def record_day(state: State, changes: Changes, visits: Visits, profiles: Profiles) -> None:
@@ -564,14 +606,10 @@ class DayWriter:
     def __init__(
         self, conn: sqlite3.Connection, state: State, changes: Changes, visits: Visits, profiles: Profiles
     ) -> None:
-        self.execute = conn.execute
-        self.conn, self.state, self.changes, self.visits, self.profiles = (
-            conn,
-            state,
-            changes,
-            visits,
-            profiles,
-        )
+        self.database = conn
+        self.conn: Database = conn
+        self.execute: Callable[..., Any] = conn.execute
+        self.state, self.changes, self.visits, self.profiles = state, changes, visits, profiles
         placed = visits.orders
         # plain Python lists: the loop touches single elements, where numpy scalars are slow
         self.price = state.products["price_cents"].tolist()
@@ -598,14 +636,30 @@ class DayWriter:
             HARD_DELETE: self.hard_delete,
         }
 
-    def run(self, when: np.ndarray, code: np.ndarray, arg: np.ndarray) -> None:
+    def run(
+        self,
+        when: np.ndarray,
+        code: np.ndarray,
+        arg: np.ndarray,
+        *,
+        written: int | None = None,
+        until: int | None = None,
+    ) -> None:
+        """Execute the schedule: actions at or before ``written`` are replayed, those after ``until`` left."""
+        first = 0 if written is None else int(np.searchsorted(when, written, side="right"))
+        stop = len(when) if until is None else int(np.searchsorted(when, until, side="right"))
+        self._execute(REPLAY, when[:first], code[:first], arg[:first])
+        self._execute(self.database, when[first:stop], code[first:stop], arg[first:stop])
+        self.state.products["price_cents"] = np.array(self.price, dtype=np.int64)
+
+    def _execute(self, target: Database, when: np.ndarray, code: np.ndarray, arg: np.ndarray) -> None:
+        self.conn, self.execute = target, target.execute
         clock = None
         for now, action, a in zip(format_ts(when), code.tolist(), arg.tolist(), strict=True):
             if now != clock:
                 set_clock(self.conn, now)
                 clock = now
             self.handlers[action](action, a, now)
-        self.state.products["price_cents"] = np.array(self.price, dtype=np.int64)
 
     def place(self, _action: int, a: int, now: str) -> None:
         """Insert order ``a`` of the day and its lines, priced at this moment's prices."""
