@@ -31,6 +31,7 @@ ci-pr: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests/python expectations
 	$(BIN)/ruff format --check src tests/python expectations
+	$(BIN)/mypy  # typecheck: src/, strict ([tool.mypy] in pyproject.toml)
 	@mkdir -p $(SCRATCH)/tmp
 	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff lint models analyses snapshots tests/dbt
 	@rm -rf $(SCRATCH)

@@ -237,7 +237,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_where(settings) -> None:  # type: ignore[no-untyped-def]
+def _print_where(settings: Settings) -> None:
     path = settings.analytics_path
     rel = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
     print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -33,7 +34,8 @@ def connect(
     The connection is a context manager (``with connect(p) as con:`` closes it). A read-only open of a file
     another process is writing fails with DuckDB's lock error; callers that expect a writer say so.
     """
-    config = duckdb_config(settings or load_settings())
+    # DuckDB's stubs take a wider value type, and dict is invariant: widen the declared type, not the values.
+    config: dict[str, str | bool | int | float | list[str]] = {**duckdb_config(settings or load_settings())}
     return duckdb.connect(":memory:" if path is None else str(path), read_only=read_only, config=config)
 
 
@@ -47,6 +49,18 @@ def connect_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.
     if not read_only:
         settings.warehouse_path.chmod(0o600)
     return con
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate, ``current_database()``).
+
+    DuckDB types ``fetchone()`` as possibly None; this states that the row is there, and names the query
+    if it is not.
+    """
+    row = con.execute(sql, parameters).fetchone()
+    if row is None:
+        raise RuntimeError(f"expected one row, got none from: {sql}")
+    return row
 
 
 def quote_literal(value: str | Path) -> str:

@@ -19,7 +19,7 @@ import duckdb
 
 from lifecycle.bench.harness import Task, end_of_day, tables_present
 from lifecycle.config import Settings
-from lifecycle.storage import connect, connect_warehouse, quote_ident, quote_literal
+from lifecycle.storage import connect, connect_warehouse, one_row, quote_ident, quote_literal
 
 
 def task_native_ingest(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def task_native_ingest(settings: Settings, params: dict[str, Any]) -> dict[str, 
             """,
             [files],
         )
-        (rows,) = con.execute("select count(*) from events").fetchone()  # type: ignore[misc]
+        (rows,) = one_row(con, "select count(*) from events")
     seconds = time.perf_counter() - started
     target.unlink(missing_ok=True)
     return {"rows": rows, "call_seconds": seconds, "files": len(files)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -30,12 +31,12 @@ class AnalysisResult:
     description: str
     sql: str
     columns: list[str]
-    rows: list[tuple]
+    rows: list[tuple[Any, ...]]
     total_rows: int
     error: str | None = None
 
 
-def _description(node: dict) -> str:
+def _description(node: dict[str, Any]) -> str:
     """The node's description, else the leading ``--`` comment of its SQL."""
     if node.get("description"):
         return str(node["description"])
@@ -88,7 +89,7 @@ def run_analyses(manifest_path: Path, analytics_path: Path) -> list[AnalysisResu
         con.close()
 
 
-def _run_one(con: duckdb.DuckDBPyConnection, node: dict) -> AnalysisResult:
+def _run_one(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> AnalysisResult:
     sql = str(node.get("compiled_code") or "")
     compiled_path = node.get("compiled_path")
     if not sql and compiled_path and Path(compiled_path).exists():

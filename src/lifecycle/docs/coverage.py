@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lifecycle.docs.layout import render_page
 
@@ -27,7 +28,7 @@ class ModelCoverage:
     undocumented: tuple[str, ...]
 
 
-def model_coverage(manifest: dict, catalog: dict | None) -> list[ModelCoverage]:
+def model_coverage(manifest: dict[str, Any], catalog: dict[str, Any] | None) -> list[ModelCoverage]:
     """One row per model of the project: pure, so it can be tested on a hand-made manifest."""
     nodes = manifest.get("nodes", {})
     project = manifest.get("metadata", {}).get("project_name")

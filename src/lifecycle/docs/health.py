@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 from markupsafe import Markup
@@ -13,6 +14,7 @@ from markupsafe import Markup
 from lifecycle.docs import quality
 from lifecycle.docs.charts import stacked_bars
 from lifecycle.docs.layout import render_page
+from lifecycle.storage import one_row
 
 #: Each source's raw tables and the column that says when a row happened at the source.
 SOURCE_TIME_COLUMNS = {"app": "_changed_at", "events": "event_time", "ads": "date"}
@@ -31,7 +33,7 @@ class Health:
         default_factory=dict
     )
     #: newest ingest batches: source, batch_id, started_at, seconds, read, loaded, quarantined, status, error
-    batches: list[tuple] = field(default_factory=list)
+    batches: list[tuple[Any, ...]] = field(default_factory=list)
     #: (day, source, loaded, quarantined) from the ingest log
     ingest_per_day: list[tuple[dt.date, str, int, int]] = field(default_factory=list)
     quality: list[quality.Result] = field(default_factory=list)
@@ -51,9 +53,9 @@ def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    (count,) = con.execute(  # type: ignore[misc]
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
-    ).fetchone()
+    (count,) = one_row(
+        con, "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
+    )
     return bool(count)
 
 
@@ -74,10 +76,11 @@ def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
                 " where source_at is not null group by day order by day"
             ).fetchall()
         ]
-        latest, ingested, lag, count = con.execute(  # type: ignore[misc]
+        latest, ingested, lag, count = one_row(
+            con,
             f"select max(source_at), max(_ingested_at),"
-            f" median(epoch(_ingested_at) - epoch(source_at)), count(*) from ({rows})"
-        ).fetchone()
+            f" median(epoch(_ingested_at) - epoch(source_at)), count(*) from ({rows})",
+        )
         health.freshness[source] = (latest, ingested, lag, count)
     if _has_table(con, "raw", "_ingest_log"):
         health.batches = con.execute(

@@ -6,6 +6,7 @@ An expectation that failed is *warned* when its severity is ``warning`` (reporte
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ STATUSES = ("passed", "warned", "failed")
 @dataclass(frozen=True)
 class Result:
     run_id: str
-    checked_at: object
+    checked_at: dt.datetime
     suite: str
     layer: str
     dimension: str
@@ -72,7 +73,7 @@ def history_chart(results: list[Result]) -> Markup:
     counts = [_counts(rs) for _, rs in runs]
     return stacked_bars(
         "Expectations per run (last 30 runs)",
-        [str(min(r.checked_at for r in rs))[:16] for _, rs in runs],  # type: ignore[type-var]
+        [str(min(r.checked_at for r in rs))[:16] for _, rs in runs],
         {s: [c[s] for c in counts] for s in STATUSES},
         colours=STATUS_COLOURS,
         unit="expectations",
@@ -93,8 +94,7 @@ def render(results: list[Result]) -> str:
         for (layer, dimension), rs in sorted(grouped.items())
     ]
     history = [
-        (rid, str(min(r.checked_at for r in rs))[:19], *_counts(rs).values())  # type: ignore[type-var]
-        for rid, rs in reversed(runs)
+        (rid, str(min(r.checked_at for r in rs))[:19], *_counts(rs).values()) for rid, rs in reversed(runs)
     ]
     return render_page(
         "quality.html",

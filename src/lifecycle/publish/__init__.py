@@ -23,6 +23,7 @@ import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -30,7 +31,7 @@ from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.publish.reverse_etl import CrmExport, export_crm_segments
 from lifecycle.quality.restatements import accepted_days
-from lifecycle.quality.verdict import PUBLISHED_SCHEMA, marts_fingerprint, require_publishable
+from lifecycle.quality.verdict import PUBLISHED_SCHEMA, Verdict, marts_fingerprint, require_publishable
 from lifecycle.storage import connect, quote_ident, quote_literal
 
 #: Publications kept besides the current one (an analyst session may still read the previous file).
@@ -96,7 +97,9 @@ def publish(settings: Settings) -> Publication:
     return Publication(publication_id, run_id, settings.analytics_path, tables, published_at, crm)
 
 
-def _copy_marts(settings: Settings, folder: Path, published_at: dt.datetime) -> tuple[dict[str, int], dict]:
+def _copy_marts(
+    settings: Settings, folder: Path, published_at: dt.datetime
+) -> tuple[dict[str, int], dict[str, Verdict]]:
     """Copy the marts into ``folder/analytics.duckdb`` and Parquet, after checking the gates' verdicts.
 
     The warehouse stays attached read-only for the whole copy, so no writer can change it between the
@@ -167,7 +170,7 @@ def ensure_links(settings: Settings) -> None:
             _replace_link(link, target)
 
 
-def read_publication(settings: Settings) -> dict | None:
+def read_publication(settings: Settings) -> dict[str, Any] | None:
     """The current publication's record (``publication.json``), or None before the first one."""
     path = settings.last_publication_path
     return json.loads(path.read_text()) if path.exists() else None

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from lifecycle.errors import GateFailed, LifecycleError
-from lifecycle.storage import connect, quote_literal
+from lifecycle.storage import connect, one_row, quote_literal
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def contract_violations(
         return problems  # the value checks below assume the declared columns
 
     def scalar(sql: str) -> int:
-        (value,) = con.execute(sql).fetchone()  # type: ignore[misc]
+        (value,) = one_row(con, sql)
         return int(value or 0)
 
     if (rows := scalar(f"select count(*) from {table}")) != expected_rows:
@@ -134,9 +134,9 @@ def export_crm_segments(analytics: Path, out_dir: Path) -> CrmExport:
         con.execute(f"attach {quote_literal(analytics)} as published (read_only)")
         try:
             con.execute(f"create temp table {CRM_SEGMENTS.name} as {SEGMENTS_QUERY}")
-            (expected,) = con.execute(  # type: ignore[misc]
-                "select count(*) from published.main.dim_customers where not coalesce(is_erased, false)"
-            ).fetchone()
+            (expected,) = one_row(
+                con, "select count(*) from published.main.dim_customers where not coalesce(is_erased, false)"
+            )
         except duckdb.Error as exc:
             raise LifecycleError(
                 f"CRM export: cannot read dim_customers and fct_customer_rfm from {analytics}: {exc}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+from great_expectations.execution_engine.sqlalchemy_execution_engine import SqlAlchemyExecutionEngine
 from great_expectations.expectations.metrics import util as gx_metrics_util
 
 from lifecycle.errors import LifecycleError
@@ -41,6 +41,7 @@ def install() -> None:
         return
     _check_upstream_still_matches()
     if not getattr(SqlAlchemyExecutionEngine.execute_query, _PATCHED, False):
+        # Assigning to a method is the patch itself; mypy flags every such assignment (method-assign).
         SqlAlchemyExecutionEngine.execute_query = _buffered_execute_query(  # type: ignore[method-assign]
             SqlAlchemyExecutionEngine.execute_query
         )

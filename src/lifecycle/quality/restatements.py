@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.storage import connect, quote_literal
+from lifecycle.storage import connect, one_row, quote_literal
 
 #: A settled figure that moves by more than this share of itself needs an operator's decision (finance
 #: closes a day on its figures; a fifth of a day's spend or revenue changes any report built on it).
@@ -73,7 +73,7 @@ def _published_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     columns = {r[0] for r in con.execute("describe published.main._publication").fetchall()}
     if "as_of" not in columns:
         return None
-    value = con.execute("select max(as_of) from published.main._publication").fetchone()[0]  # type: ignore[index]
+    (value,) = one_row(con, "select max(as_of) from published.main._publication")
     return value.date() if value else None
 
 

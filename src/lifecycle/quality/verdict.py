@@ -23,7 +23,7 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
-from lifecycle.storage import connect_warehouse, quote_ident
+from lifecycle.storage import connect_warehouse, one_row, quote_ident
 
 #: The gates whose passing verdict on the current build publication requires.
 REQUIRED_GATES = ("dbt build", "validate")
@@ -71,7 +71,7 @@ def marts_fingerprint(
 
     Row checksums are summed, not XORed, so two identical rows do not cancel out.
     """
-    catalog = database or con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+    catalog = database or one_row(con, "select current_database()")[0]
     tables = con.execute(
         "select table_name from duckdb_tables()"
         " where database_name = ? and schema_name = ? order by table_name",
@@ -86,9 +86,9 @@ def marts_fingerprint(
             " where database_name = ? and schema_name = ? and table_name = ? order by column_index",
             [catalog, PUBLISHED_SCHEMA, name],
         ).fetchall()
-        rows, checksum = con.execute(
-            f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {relation} as t"
-        ).fetchone()  # type: ignore[misc]
+        rows, checksum = one_row(
+            con, f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {relation} as t"
+        )
         counts[name] = int(rows)
         digest.update(json.dumps([name, columns, rows, str(checksum)]).encode())
     return digest.hexdigest(), counts
@@ -96,9 +96,9 @@ def marts_fingerprint(
 
 def raw_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     """A checksum of the ingestion batches that landed rows (``raw._ingest_log``)."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = '_ingest_log'"
-    ).fetchone()[0]  # type: ignore[index]
+    exists = one_row(
+        con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = '_ingest_log'"
+    )[0]
     batches = (
         con.execute(
             "select batch_id from raw._ingest_log where coalesce(rows_loaded, 0) > 0 order by batch_id"
