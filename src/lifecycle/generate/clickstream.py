@@ -236,8 +236,9 @@ def deliver(
 
     ``place`` decides per arrival hour where its files go (default: ``events_dir``, every hour).
     """
+    defects: dict[str, int] = {}
     if rng is None:  # clean: every event arrives when it happens
-        arrival, texts, defects = sessions.ev_ms, lines, {}
+        arrival, texts = sessions.ev_ms, lines
     else:
         arrival, texts, defects = plan_deliveries(sessions, lines, rng, rates)
     # a stable sort: at equal times, originals before copies and events in session order

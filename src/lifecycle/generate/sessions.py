@@ -153,7 +153,8 @@ class Visits:
 
 def group_starts(counts: np.ndarray) -> np.ndarray:
     """Index of each group's first element in a flat array of consecutive groups of ``counts``."""
-    return (np.cumsum(counts) - counts).astype(np.int64)
+    starts: np.ndarray = (np.cumsum(counts) - counts).astype(np.int64)
+    return starts
 
 
 def random_u64(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -165,12 +166,14 @@ def weighted_sample(
 ) -> np.ndarray:
     """``k`` distinct candidates, drawn with probability proportional to weight (exponential keys)."""
     keys = rng.exponential(size=len(candidates)) / weights
-    return candidates[np.argsort(keys, kind="stable")[:k]]
+    picked: np.ndarray = candidates[np.argsort(keys, kind="stable")[:k]]
+    return picked
 
 
 def pick_index(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
     """A uniform index below each of ``lengths`` (vectorised choice from lists of different length)."""
-    return np.floor(rng.random(len(lengths)) * lengths).astype(np.int64)
+    index: np.ndarray = np.floor(rng.random(len(lengths)) * lengths).astype(np.int64)
+    return index
 
 
 def plan_visits(
@@ -367,7 +370,8 @@ def session_times(
     hour = rng.choice(24, size=n, p=HOUR_WEIGHTS)
     start = hour * HOUR_MS + rng.integers(0, HOUR_MS, size=n)
     start = np.minimum(start, LAST_SESSION_END_MS - duration)
-    return ds * 1000 + start[ev_session] + offsets
+    times: np.ndarray = ds * 1000 + start[ev_session] + offsets
+    return times
 
 
 def plan_orders(

@@ -589,10 +589,10 @@ def schedule(
         (changes.soft_delete_ts, SOFT_DELETE, every(changes.soft_delete)),
         (changes.hard_delete_ts, HARD_DELETE, every(changes.hard_delete)),
     ]
-    for column, code in ORDER_STEPS:
+    for column, step in ORDER_STEPS:
         ts = state.orders[column]
         due = np.flatnonzero((ts >= ds) & (ts < ds + DAY_SECONDS))
-        parts.append((ts[due], code, due))
+        parts.append((ts[due], step, due))
     when = np.concatenate([p[0] for p in parts]).astype(np.int64)
     code = np.concatenate([np.full(len(p[0]), p[1]) for p in parts]).astype(np.int64)
     arg = np.concatenate([p[2] for p in parts]).astype(np.int64)

@@ -104,7 +104,7 @@ def parse_value(name: str, text: str, dialect: Dialect = PARTNER_DIALECT) -> obj
 
 def parse_drop(
     file: SourceFile, dialect: Dialect = PARTNER_DIALECT, as_of: dt.datetime | None = None
-) -> tuple[list[dict], list[tuple[int, str, str]]]:
+) -> tuple[list[dict[str, object]], list[tuple[int, str, str]]]:
     """Rows of one drop by header name, and (line number, raw text, reason) of rows that cannot load.
 
     With an ``as_of``, a row for a day that starts after it (beyond the clock-skew tolerance) cannot load
@@ -140,8 +140,9 @@ def parse_drop(
         except ValueError as exc:
             rejected.append((line, raw_lines[line - 1], str(exc)))
             continue
-        if last_day is not None and row["date"] is not None and row["date"] > last_day:
-            rejected.append((line, raw_lines[line - 1], future_reason("date", as_of)))  # type: ignore[arg-type]
+        day = row["date"]
+        if as_of is not None and last_day is not None and isinstance(day, dt.date) and day > last_day:
+            rejected.append((line, raw_lines[line - 1], future_reason("date", as_of)))
             continue
         row["_line_number"] = line
         rows.append(row)

@@ -347,7 +347,7 @@ def _check_removed_or_retyped(con: duckdb.DuckDBPyConnection, files: list[str]) 
         from (
             select source_file,
                 {_if_object("json_keys(line)")} as keys,
-                {_if_object(json_types_sql("line", EVENT_FIELDS))} as types,
+                {_if_object(json_types_sql("line", list(EVENT_FIELDS)))} as types,
                 {_if_object(f"json_transform(line, {struct})")} as parsed
             from _lines
             where source_file in (select unnest(?::varchar[]))
