@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lifecycle.errors import InputError
-from lifecycle.generate import ads, clickstream, ground_truth, world
+from lifecycle.generate import ads, clickstream, ground_truth, planning, schema, writer
 from lifecycle.generate.params import VOLUMES, DefectRates
 from lifecycle.generate.sessions import LANDING_CAMPAIGN, Kind, Sessions, plan_visits
 from lifecycle.generate.state import (
@@ -141,10 +141,10 @@ def generate(
 
     sources_dir.mkdir(parents=True, exist_ok=True)
     fresh = state.last_day is None and state.partial_until is None
-    conn = world.connect(sources_dir / APP_DB)
+    conn = schema.connect(sources_dir / APP_DB)
     try:
         if fresh:
-            world.create_schema(conn)
+            schema.create_schema(conn)
         for day in todo:
             day_began = time.perf_counter()
             day_until = clock if day == last_asked else None
@@ -243,9 +243,9 @@ def _check_continuation(
         )
     if not (sources_dir / APP_DB).exists():
         raise InputError(f"{sources_dir / APP_DB} is missing; delete the folder and generate the world again")
-    conn = world.connect(sources_dir / APP_DB)
+    conn = schema.connect(sources_dir / APP_DB)
     try:
-        clock = world.read_clock(conn)
+        clock = schema.read_clock(conn)
     except sqlite3.Error as exc:
         raise InputError(f"{sources_dir / APP_DB}: cannot read the simulated clock ({exc})") from exc
     finally:
@@ -285,10 +285,11 @@ def _generate_day(
     conn.execute("begin")
     try:
         if state.last_day is None:
-            database = conn if written is None else world.REPLAY
-            world.bootstrap(database, state, _rng(state, day, BOOTSTRAP), VOLUMES)
+            database = conn if written is None else writer.REPLAY
+            beginning = planning.plan_bootstrap(_rng(state, day, BOOTSTRAP), state, VOLUMES)
+            writer.write_bootstrap(database, state, beginning)
         world_rng = _rng(state, day, WORLD)
-        changes = world.plan_changes(world_rng, state, day, VOLUMES)
+        changes = planning.plan_changes(world_rng, state, day, VOLUMES)
         visits = plan_visits(
             _rng(state, day, VISITS),
             state,
@@ -297,8 +298,8 @@ def _generate_day(
             unavailable=changes.unavailable,
             orderable=changes.orderable,
         )
-        profiles = world.plan_profiles(world_rng, visits.signups.country, day_start(day))
-        world.write_day(conn, state, day, changes, visits, profiles, written=written, until=until)
+        profiles = planning.plan_profiles(world_rng, visits.signups.country, day_start(day))
+        writer.write_day(conn, state, day, changes, visits, profiles, written=written, until=until)
         place = _placement(sources_dir, written=written, until=until, release=release)
         event_lines = _write_events(state, day, visits.sessions, changes.orderable, sources_dir, place)
         if until is None:
