@@ -51,30 +51,6 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
-                    description="The funnel narrows: product views ≥ add to cart ≥ checkout ≥ orders",
-                    unexpected_rows_query="""
-                        select date_day, product_view_sessions, add_to_cart_sessions, checkout_sessions,
-                            order_sessions
-                        from {batch}
-                        where add_to_cart_sessions > product_view_sessions
-                            or checkout_sessions > add_to_cart_sessions
-                            or order_sessions > checkout_sessions
-                    """,
-                    meta=meta(
-                        rule="Sessions reach the steps in order: product view → add to cart → checkout "
-                        "→ order",
-                        dimension="accuracy",
-                        severity="warning",
-                        runbook=runbook(
-                            means="more sessions reached a later step than an earlier one: a new path "
-                            "through the shop (e.g. add to cart from a list) or events missing.",
-                            look="the day's sessions in fct_sessions with a later step and no earlier one.",
-                            fix="nothing is blocked; confirm the path with the web team or trace the "
-                            "missing events.",
-                        ),
-                    ),
-                ),
-                gxe.UnexpectedRowsExpectation(
                     description=f"Conversion rate of {day} within prediction limits from the 14 days before",
                     unexpected_rows_query=daily_control_query(
                         day="date_day",

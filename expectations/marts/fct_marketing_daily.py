@@ -220,7 +220,9 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         select max(date_day) as newest_reported_day
                         from {{batch}}
                         where campaign_name is not null
-                        having max(date_day) is null or max(date_day) < date '{fresh}'
+                        -- Before the partner's first drop there is nothing to judge (raw.ads_spend is
+                        -- judged from its first delivery on).
+                        having max(date_day) < date '{fresh}'
                     """,
                     meta=meta(
                         rule=f"Spend is known up to at most {hours(limit)} before as-of (ads source "
