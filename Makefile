@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 # Lint and test scratch space: never the user's data directory.
 SCRATCH := $(shell mktemp -d -u /tmp/lifecycle-lint.XXXXXX)
 
-.PHONY: run test test-soak lint fmt pytest browser-deps ci-setup lock bench clean ci-pr
+.PHONY: run test test-soak lint fmt pytest browser-deps ci-setup lock bench clean ci-pr orchestrate
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -71,6 +71,12 @@ BENCH_SCALES ?= 1 10
 BENCH_DAYS ?= 28
 bench: $(STAMP)
 	BENCH_SCALES="$(BENCH_SCALES)" BENCH_DAYS="$(BENCH_DAYS)" $(PY) -m lifecycle.bench
+
+# The Dagster UI and daemon for $LIFECYCLE_DATA_DIR on 127.0.0.1 (DAGSTER_HOME under the data directory,
+# telemetry off); Ctrl-C stops both. docs/orchestration.md
+DAGSTER_PORT ?= 3000
+orchestrate: $(STAMP)
+	$(PY) -m lifecycle.orchestration --port $(DAGSTER_PORT)
 
 clean:
 	rm -rf $(VENV) target logs

@@ -113,15 +113,7 @@ def run_dbt(
     (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
     results_file = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     results_file.unlink(missing_ok=True)
-    command = [
-        str(Path(sys.executable).with_name("dbt")),
-        *args,
-        "--project-dir",
-        str(settings.project_dir),
-        "--profiles-dir",
-        str(settings.project_dir),
-    ]
-    completed = subprocess.run(command, env=env, check=False)
+    completed = subprocess.run(_command(settings, args), env=env, check=False)
     if not results_file.exists():
         raise LifecycleError(
             f"dbt {args[0]} could not run (exit {completed.returncode}); see the output above and "
@@ -130,3 +122,32 @@ def run_dbt(
     return DbtResult(
         tuple(args), completed.returncode, results_file.parent, json.loads(results_file.read_text())
     )
+
+
+def parse_project(settings: Settings, target_dir: Path) -> Path:
+    """``dbt parse`` into ``target_dir``; the path of the ``manifest.json`` it wrote.
+
+    Parsing runs no SQL, so it needs no PII salt and writes no ``run_results.json``: the manifest only
+    describes the project (models, tests, lineage), which is what an orchestrator lays its assets out from.
+    """
+    env = dbt_environment(settings, target_dir=target_dir, log_dir=target_dir / "logs")
+    completed = subprocess.run(_command(settings, ["parse", "--quiet"]), env=env, check=False)
+    manifest = target_dir / "manifest.json"
+    if completed.returncode != 0 or not manifest.exists():
+        raise LifecycleError(
+            f"dbt parse failed (exit {completed.returncode}); see the output above and "
+            f"{target_dir / 'logs' / 'dbt.log'}"
+        )
+    return manifest
+
+
+def _command(settings: Settings, args: Sequence[str]) -> list[str]:
+    """``dbt <args>`` on this project, with the venv's dbt (not whichever is first on PATH)."""
+    return [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(settings.project_dir),
+        "--profiles-dir",
+        str(settings.project_dir),
+    ]

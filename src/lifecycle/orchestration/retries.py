@@ -1,0 +1,73 @@
+"""Which failures a step retries, and how: transient ones with backoff, a failed gate never.
+
+Transient: another writer holds the data directory (``lifecycle.lock.Busy``) or a DuckDB file
+(``Could not set lock``), or a source file could not be read yet (still being written). Every other error
+is raised as a ``Failure`` that bypasses the retry policy: a gate that failed on the data fails again on
+the same data, and a bug or a broken configuration needs a person, not a loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import duckdb
+from dagster import Backoff, DagsterInstance, DagsterLogManager, DagsterRun, Failure, Jitter, RetryPolicy
+
+from lifecycle.config import Settings
+from lifecycle.errors import GateFailed
+from lifecycle.lock import Busy, exclusive
+
+#: Waits of about 10, 20, 40 and 80 s: together under ingestion's 5-minute clock-skew tolerance, so a
+#: retried step of today's partition still lands what arrived while it waited.
+RETRY_POLICY = RetryPolicy(max_retries=4, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+class SourcesNotReady(Exception):
+    """A source could not be landed on this attempt (e.g. a file still being written); retried."""
+
+
+class StepContext(Protocol):
+    """What the stages need of an asset's or an asset check's execution context."""
+
+    @property
+    def run(self) -> DagsterRun: ...
+
+    @property
+    def instance(self) -> DagsterInstance: ...
+
+    @property
+    def log(self) -> DagsterLogManager: ...
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying later can succeed without anyone acting (looks through wrapped causes)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, GateFailed):
+            return False
+        if isinstance(current, Busy | SourcesNotReady):
+            return True
+        if isinstance(current, duckdb.IOException) and "lock" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextmanager
+def stage(context: StepContext, settings: Settings, name: str) -> Iterator[None]:
+    """Run one stage holding the data directory's lock (one writer per data directory); transient errors
+    propagate to the retry policy, every other error becomes a Failure that is not retried."""
+    try:
+        with exclusive(settings, f"orchestrate {name} (dagster run {context.run.run_id[:8]})"):
+            yield
+    except Failure:
+        raise
+    except Exception as error:
+        if is_transient(error):
+            context.log.warning(f"{name}: transient failure, retried with backoff: {error}")
+            raise
+        raise Failure(description=f"{name}: {error}", allow_retries=False) from error
