@@ -72,12 +72,24 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
         gx.ExpectationSuite(
             name=ctx.suite_name("timeliness"),
             expectations=[
-                gxe.ExpectColumnMaxToBeBetween(
-                    column="date",
-                    min_value=oldest_fresh_day(ctx.as_of, limit),
+                gxe.UnexpectedRowsExpectation(
+                    description=f"the newest ad day is at least {oldest_fresh_day(ctx.as_of, limit)}",
+                    # Stale only once the platform has been running for longer than the limit: on the
+                    # first runs of a new data directory the partner cannot have delivered yet.
+                    unexpected_rows_query=f"""
+                        select newest_day, first_run_as_of
+                        from (
+                            select
+                                (select max(date) from {{batch}}) as newest_day,
+                                (select min(as_of) from raw._ingest_log) as first_run_as_of
+                        )
+                        where (newest_day is null or newest_day < date '{oldest_fresh_day(ctx.as_of, limit)}')
+                            and first_run_as_of < timestamp '{ctx.as_of - limit}'
+                    """,
                     meta=meta(
                         rule=f"Ad spend is known up to at most {hours(limit)} before as-of (a day's row "
-                        f"counts as current to the end of that day; source freshness {name})",
+                        f"counts as current to the end of that day; source freshness {name}), counted "
+                        "from the first run of this data directory",
                         dimension="timeliness",
                         severity=severity,
                         runbook=runbook(
