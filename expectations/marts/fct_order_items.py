@@ -10,6 +10,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from lifecycle.quality.distribution import distribution_expectation
 from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, meta, runbook
 
@@ -70,6 +71,15 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
             expectations=[
+                distribution_expectation(
+                    ctx, time_column="placed_at", value="quantity", measure="quantity per order line"
+                ),
+                distribution_expectation(
+                    ctx, time_column="placed_at", value="unit_price", measure="unit price"
+                ),
+                distribution_expectation(
+                    ctx, time_column="placed_at", value="discount_amount", measure="discount per order line"
+                ),
                 gxe.UnexpectedRowsExpectation(
                     description="gross_amount = quantity × unit_price and net_amount = gross_amount − "
                     "discount_amount (within 0.01)",

@@ -11,6 +11,7 @@ import datetime
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from lifecycle.quality.distribution import distribution_expectation
 from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, meta, runbook
 
@@ -51,6 +52,12 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
             expectations=[
+                distribution_expectation(
+                    ctx, time_column="placed_at", value="order_total", measure="order total"
+                ),
+                distribution_expectation(
+                    ctx, time_column="placed_at", value="item_count", measure="items per order"
+                ),
                 gxe.ExpectColumnValuesToBeUnique(
                     column="order_id",
                     meta=meta(

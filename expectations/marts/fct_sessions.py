@@ -11,6 +11,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from lifecycle.quality.distribution import distribution_expectation
 from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, hours, meta, runbook
 
@@ -30,6 +31,19 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
             expectations=[
+                distribution_expectation(
+                    ctx, time_column="session_started_at", value="duration_seconds", measure="session length"
+                ),
+                distribution_expectation(
+                    ctx, time_column="session_started_at", value="event_count", measure="events per session"
+                ),
+                distribution_expectation(
+                    ctx,
+                    time_column="session_started_at",
+                    value="is_converted",
+                    measure="conversion rate",
+                    rate=True,
+                ),
                 gxe.UnexpectedRowsExpectation(
                     description="session_date is the UTC day of session_started_at",
                     unexpected_rows_query="""

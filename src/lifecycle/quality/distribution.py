@@ -24,6 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
+
+from lifecycle.quality.suites import SuiteContext, meta, runbook
+
 #: A tail probability below this is a three-sigma event: the statistic is out of control.
 SIGNIFICANCE = 0.00135
 
@@ -60,6 +64,7 @@ def distribution_query(
     value: str,
     since: dt.datetime,
     rate: bool = False,
+    excluded_days: frozenset[dt.date] = frozenset(),
     history_days: int = 28,
     min_history_days: int = 7,
     min_rows: int = 20,
@@ -69,7 +74,8 @@ def distribution_query(
     """SQL returning one row per statistic of ``value`` whose new rows are out of their control limits.
 
     ``value`` is a SQL expression over a row of ``{batch}``: a number, or with ``rate=True`` a boolean whose
-    share is judged two-sided (a conversion rate that falls is as wrong as one that jumps).
+    share is judged two-sided (a conversion rate that falls is as wrong as one that jumps). New rows of
+    ``excluded_days`` (days an operator accepted as they are) are not judged.
     """
     statistics = RATE_STATISTICS if rate else NUMERIC_STATISTICS
     first = since.date() - dt.timedelta(days=history_days)
@@ -101,6 +107,11 @@ def distribution_query(
                 """
             )
     since_literal = f"timestamp '{since.isoformat(sep=' ')}'"
+    excluded = (
+        " and cast(t as date) not in (" + ", ".join(f"date '{day}'" for day in sorted(excluded_days)) + ")"
+        if excluded_days
+        else ""
+    )
     spread = f"{sigma} * greatest(coalesce(daily_sd, 0), {relative_floor} * abs(daily_mean))"
     widen = "sqrt(greatest(1.0, rows_per_day / new_count))"
     upper_tail = binomial_tail_sql("cases", "new_count", "expected_share", upper=True)
@@ -111,7 +122,7 @@ def distribution_query(
             from {{batch}}
             where cast({time_column} as timestamp) > {since_literal} - interval {history_days} day
         ),
-        new_rows as (select v from rows_in_window where t > {since_literal}),
+        new_rows as (select v from rows_in_window where t > {since_literal}{excluded}),
         history_rows as (
             select cast(t as date) as day, v from rows_in_window
             where t <= {since_literal} and cast(t as date) >= date '{first}'
@@ -144,3 +155,35 @@ def distribution_query(
         where observed < lower_limit or observed > upper_limit
             or upper_tail < {SIGNIFICANCE} or lower_tail < {SIGNIFICANCE}
     """
+
+
+def distribution_expectation(
+    ctx: SuiteContext, *, time_column: str, value: str, measure: str, rate: bool = False
+) -> UnexpectedRowsExpectation:
+    """A GE expectation judging the distribution of ``value`` in the new data of ``ctx``'s table."""
+    what = "rate" if rate else "distribution (median, p95, shares of zeros, nulls and negatives)"
+    return UnexpectedRowsExpectation(
+        description=f"{measure}: the new data's {what} is within its control limits",
+        unexpected_rows_query=distribution_query(
+            time_column=time_column,
+            value=value,
+            since=ctx.new_data_since,
+            rate=rate,
+            excluded_days=ctx.accepted_days,
+        ),
+        meta=meta(
+            rule=f"The {measure} of the data since the last publication looks like the 28 days before it "
+            "(limits from that history: module lifecycle.quality.distribution)",
+            dimension="accuracy",
+            severity="critical",
+            runbook=runbook(
+                means=f"the {measure} of the new data moved far outside its recent range: a unit or "
+                "scale change in a source, a bug in the shop, or a real shift in the business.",
+                look="the failing statistic, its limits and the new rows of the table (after the last "
+                "publication's as-of), against the same statistic on the docs site's quality page.",
+                fix="correct the source and rerun; if the business really changed, accept the day's "
+                "figures as they are (`lifecycle run --accept-restatement DAY`, recorded with the "
+                "publication): once published they become the history later days are judged against.",
+            ),
+        ),
+    )

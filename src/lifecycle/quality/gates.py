@@ -20,7 +20,11 @@ from lifecycle.quality import verdict
 from lifecycle.quality.quarantine import MAX_SHARE, failed_loads, landed_files
 from lifecycle.quality.report import ExpectationOutcome, ValidationReport, record_history
 from lifecycle.quality.restatements import RELATIVE_CHANGE, accepted_days, find_restatements
+from lifecycle.quality.suites import runbook
 from lifecycle.quality.validate import validate
+
+#: Who answers for the gates on the pipeline's own records (the owner of raw and staging in dbt_project.yml).
+PIPELINE_OWNER = "data-platform"
 
 
 def audit_raw(
@@ -88,6 +92,13 @@ def pipeline_checks(settings: Settings, *, marts: bool) -> list[ExpectationOutco
             "quarantined share of each landed file",
             dimension="completeness",
             rule=f"A source file loses at most {MAX_SHARE:.0%} of its records to quarantine",
+            runbook=runbook(
+                means="a delivery is damaged or its format changed: publishing would silently miss records.",
+                look="raw._quarantine for the named file (line, raw text, reason) and the source's recent "
+                "deliveries.",
+                fix="get a corrected file from the source (a redelivery lands as a new file) or fix the "
+                "declared schema in src/lifecycle/ingest/schemas.py if the source changed on purpose.",
+            ),
             problems=[f.describe() for f in too_many],
             fine=f"{len(files)} file(s) within the contract, {sum(f.quarantined for f in files)} record(s) "
             "quarantined",
@@ -97,6 +108,11 @@ def pipeline_checks(settings: Settings, *, marts: bool) -> list[ExpectationOutco
             "source files that could not be landed",
             dimension="completeness",
             rule="Every delivered file and change-log read lands whole",
+            runbook=runbook(
+                means="a file or a read of the application database failed, so its data is missing.",
+                look="raw._ingest_log (status failed, error) and the named file.",
+                fix="replace or remove the broken delivery and rerun; a file that lands later clears this.",
+            ),
             problems=[f.describe() for f in failed],
             fine="every delivery landed",
         ),
@@ -115,6 +131,13 @@ def pipeline_checks(settings: Settings, *, marts: bool) -> list[ExpectationOutco
                 f"{RELATIVE_CHANGE:.0%} (or to zero) unless an operator accepts it "
                 "(`lifecycle run --accept-restatement DAY`)",
                 problems=blocking,
+                runbook=runbook(
+                    means="a figure finance already saw for a settled day would change: a replayed or bulk-"
+                    "updated source, or the partner restating a closed day.",
+                    look="the before → after figures here, the source's recent changes for that day.",
+                    fix="correct the source and rerun, or accept the new figures with "
+                    "`lifecycle run --accept-restatement DAY` (recorded with the publication).",
+                ),
                 fine="no settled figure moved"
                 + (f"; accepted by an operator: {'; '.join(waived[:10])}" if waived else ""),
             )
@@ -123,7 +146,7 @@ def pipeline_checks(settings: Settings, *, marts: bool) -> list[ExpectationOutco
 
 
 def _check(
-    suite: str, name: str, *, dimension: str, rule: str, problems: list[str], fine: str
+    suite: str, name: str, *, dimension: str, rule: str, runbook: str, problems: list[str], fine: str
 ) -> ExpectationOutcome:
     layer, table, _ = suite.split(".")
     return ExpectationOutcome(
@@ -136,6 +159,8 @@ def _check(
         column=None,
         description=name,
         rule=rule,
+        owner=PIPELINE_OWNER,
+        runbook=runbook,
         status="failed" if problems else "passed",
         observed="; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
         if problems

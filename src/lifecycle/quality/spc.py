@@ -92,7 +92,7 @@ def student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
     scale = math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / math.sqrt(nu * math.pi)
 
     def density(x: float) -> float:
-        return scale * (1 + x * x / nu) ** (-(nu + 1) / 2)
+        return float(scale * (1 + x * x / nu) ** (-(nu + 1) / 2))
 
     def distribution(x: float, steps: int = 2000) -> float:
         width = x / steps

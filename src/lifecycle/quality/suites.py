@@ -197,6 +197,19 @@ class SuiteContext:
     table: str
     as_of: datetime.datetime
     dbt: DbtProject
+    #: Where new data starts (``quality.window``): checks of new data judge only what came after it.
+    #: ``None`` (suites loaded outside a run, e.g. by the benchmark): the day before the as-of.
+    audit_since: datetime.datetime | None = None
+    #: Days whose figures an operator accepted as they are (``--accept-restatement``): checks of new data
+    #: leave them out.
+    accepted_days: frozenset[datetime.date] = frozenset()
+
+    @property
+    def new_data_since(self) -> datetime.datetime:
+        """The exclusive lower bound of the event times this run judges as new data."""
+        if self.audit_since is not None:
+            return self.audit_since
+        return datetime.datetime.combine(self.as_of_date - datetime.timedelta(days=1), datetime.time())
 
     @property
     def as_of_date(self) -> datetime.date:
@@ -257,7 +270,12 @@ class TableSuites:
 
 
 def load_suites(
-    expectations_dir: Path, *, as_of: datetime.datetime, layers: Sequence[str] | None = None
+    expectations_dir: Path,
+    *,
+    as_of: datetime.datetime,
+    layers: Sequence[str] | None = None,
+    audit_since: datetime.datetime | None = None,
+    accepted_days: frozenset[datetime.date] = frozenset(),
 ) -> list[TableSuites]:
     """Build the suites of each ``<layer>/<table>.py`` in ``expectations_dir`` (only ``layers``, if given)."""
     if layers is not None:
@@ -275,7 +293,15 @@ def load_suites(
         build = getattr(_import(path), "build_suites", None)
         if not callable(build):
             raise LifecycleError(f"{path}: define build_suites(ctx: SuiteContext) -> list[ExpectationSuite].")
-        suites = list(build(SuiteContext(layer=layer, table=table, as_of=as_of, dbt=project)))
+        context = SuiteContext(
+            layer=layer,
+            table=table,
+            as_of=as_of,
+            dbt=project,
+            audit_since=audit_since,
+            accepted_days=accepted_days,
+        )
+        suites = list(build(context))
         owner = project.owner(layer, table)
         for suite in suites:
             _check_suite(path, layer, table, suite, owner)

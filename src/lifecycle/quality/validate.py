@@ -15,7 +15,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import great_expectations as gx
@@ -31,7 +31,9 @@ from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.quality import gx_duckdb
 from lifecycle.quality.report import ExpectationOutcome, Status, ValidationReport, record_history
+from lifecycle.quality.restatements import accepted_days
 from lifecycle.quality.suites import TableSuites, load_suites
+from lifecycle.quality.window import audit_since
 from lifecycle.storage import connect
 
 __all__ = ["ValidationReport", "record_history", "validate"]
@@ -42,7 +44,7 @@ MISSING_TABLE = "skipped: table missing"
 _MAX_OBSERVED = 240
 #: BASIC: success, unexpected count and up to 20 unexpected values per expectation, all the report shows.
 #: SUMMARY would add a value-count query per expectation (≈ 15 % of the checkpoints' time) for Data Docs.
-RESULT_FORMAT = "BASIC"
+RESULT_FORMAT: Literal["BASIC"] = "BASIC"
 
 
 def validate(
@@ -64,7 +66,13 @@ def validate(
             f"No warehouse at {warehouse}: run `lifecycle ingest` and `lifecycle transform` first."
         )
     checked_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    tables = load_suites(settings.project_dir / "expectations", as_of=as_of, layers=layers)
+    tables = load_suites(
+        settings.project_dir / "expectations",
+        as_of=as_of,
+        layers=layers,
+        audit_since=audit_since(settings, as_of),
+        accepted_days=frozenset(datetime.date.fromisoformat(day) for day in accepted_days(settings)),
+    )
     present = _existing_tables(warehouse)
     say(f"{sum(len(t.suites) for t in tables)} suites on {len(tables)} tables in {warehouse.name}")
 

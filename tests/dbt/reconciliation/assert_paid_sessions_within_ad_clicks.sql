@@ -2,7 +2,8 @@
 -- click the ad platform counted, so a campaign's paid sessions on a day cannot much exceed its clicks.
 -- Allowed: 1.5 × clicks + 5, for what legitimately breaks the one-to-one (a long visit split in two by the
 -- session timeout, a shared ad link, the platform's early reports undercounting before restatement).
--- Judged on the days after the last publication that the ad platform has reported.
+-- Judged on the days after the last publication that the ad platform has reported (its latest report of
+-- each day and campaign; a day it has not reported yet has no clicks to compare with).
 with
 
 sessions as (
@@ -10,8 +11,8 @@ sessions as (
     where session_started_at > {{ audit_since() }} and utm_campaign is not null
 ),
 
-marketing as (
-    select * from {{ ref('fct_marketing_daily') }}
+ad_spend as (
+    select * from {{ ref('stg_ads__spend') }}
 ),
 
 paid_sessions as (
@@ -28,7 +29,7 @@ clicks as (
         date_day,
         campaign_id,
         sum(clicks) as clicks
-    from marketing
+    from ad_spend
     group by date_day, campaign_id
 ),
 
