@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,8 @@ from orchestration_world import (
 
 BIN = Path(sys.executable).parent
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+#: Where test_browser.py leaves its screenshots too, for a person to look at after a run.
+SHARED_SCREENSHOTS = Path("/tmp/screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -229,13 +232,12 @@ def test_arrivals_follow_ingestions_completeness_rules(
     advance(settings, DAYS[1])
     one_am = dt.datetime.combine(DAYS[1], dt.time(1, 0))
     early = pending_arrivals(settings, one_am)
-    # By 01:00 the first day's ad drop and the clickstream files of its last hour and of 00:00 are complete.
+    # By 01:00 the first day's ad drop is complete; of the new day's clickstream, only hour 00 can be.
     assert f"ads/ad_spend_{DAYS[0]}.csv" in early.files
-    hours = {tuple(f.split("/")[1:3]) for f in early.files if f.startswith("events/")}
-    assert hours and hours <= {(f"date={DAYS[0]}", "hour=23"), (f"date={DAYS[1]}", "hour=00")}
+    assert not [f for f in early.files if f"date={DAYS[1]}/" in f and f"date={DAYS[1]}/hour=00/" not in f]
     assert early.changes > 0
     later = pending_arrivals(settings, end_of_day(DAYS[1]))
-    assert len(later.files) > len(early.files)
+    assert any(f"date={DAYS[1]}/" in f for f in later.files)
     assert later.fingerprint != early.fingerprint
 
 
@@ -331,9 +333,19 @@ def test_make_orchestrate_serves_the_asset_graph_and_stops_on_ctrl_c(base: Setti
     shutil.copytree(base.state_dir / "orchestration", data / "state" / "orchestration")
     port = _free_port()
     env = {**os.environ, "LIFECYCLE_DATA_DIR": str(data)}
+    # The command `make orchestrate` runs (its last line; the lines before set up the venv if needed).
+    recipe = subprocess.run(
+        ["make", "-s", "-n", "orchestrate", f"DAGSTER_PORT={port}"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[-1]
+    command = shlex.split(recipe)
+    assert command[1:] == ["-m", "lifecycle.orchestration", "--port", str(port)]
     # As in a script that started it with `&`: SIGINT arrives ignored, and Ctrl-C must still stop it.
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.orchestration", "--port", str(port)],
+        command,
         env=env,
         cwd=PROJECT_DIR,
         stdout=subprocess.PIPE,
@@ -350,6 +362,8 @@ def test_make_orchestrate_serves_the_asset_graph_and_stops_on_ctrl_c(base: Setti
         }
         shot = _render_asset_graph(port, data / "screenshots" / "asset-graph.png", tmp_path)
         assert shot.stat().st_size > 10_000
+        SHARED_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SHARED_SCREENSHOTS / "dagster-asset-graph.png")
         launcher.send_signal(signal.SIGINT)
         output, _ = launcher.communicate(timeout=90)
         assert launcher.returncode == 0, output.decode(errors="replace")[-3000:]

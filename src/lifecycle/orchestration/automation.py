@@ -132,23 +132,25 @@ def _newest_change(path: Path) -> int:
 
 
 def failure_line(run: DagsterRun, steps: Sequence[DagsterEvent]) -> str:
-    """One line saying which run of which day failed where, and why."""
+    """One line saying which run of which day failed where, why, and what that means for the publication."""
     partition = run_partition(run.tags) or "no single day"
-    where = "; ".join(_step_error(event) for event in steps)
+    failed = [event.step_key or "?" for event in steps]
+    where = "; ".join(_step_error(event) for event in steps) or "the run failed before any step"
+    published = (
+        "the publication is new, the docs site is not"
+        if failed == ["docs_site"]
+        else "the last good publication stays current"
+    )
     return (
-        f"lifecycle run FAILED: day {partition}, run {run.run_id[:8]} ({run.job_name}): "
-        f"{where or 'the run failed before any step'}; the last good publication stays current"
+        f"lifecycle run FAILED: day {partition}, run {run.run_id[:8]} ({run.job_name}): {where}; {published}"
     )
 
 
 def _step_error(event: DagsterEvent) -> str:
     data = event.step_failure_data
-    message = data.error.message if data is not None and data.error is not None else ""
-    return f"{event.step_key}: {_first_line(message)}"
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "no message")
+    message = data.error.message if data is not None and data.error is not None else "no message"
+    text = " ".join(message.replace("dagster._core.errors.", "").split())
+    return f"{event.step_key}: {text[:300]}"
 
 
 def automation(job_name: str) -> tuple[list[ScheduleDefinition], list[SensorDefinition]]:

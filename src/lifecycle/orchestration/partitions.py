@@ -77,7 +77,10 @@ def run_as_of(context: StepContext) -> dt.datetime:
     depends only on the run's tags and the moment the run started)."""
     tags = context.run.tags
     if AS_OF_TAG in tags:
-        return parse_as_of(tags[AS_OF_TAG])
+        try:
+            return parse_as_of(tags[AS_OF_TAG])
+        except InputError as error:
+            raise Failure(description=str(error), allow_retries=False) from error
     key = run_partition(tags)
     if key is None:
         raise Failure(
