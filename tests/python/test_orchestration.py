@@ -30,6 +30,7 @@ from dagster import (
     AssetKey,
     DagsterInstance,
     DagsterRunStatus,
+    Definitions,
     ExecuteInProcessResult,
     Failure,
     RunRequest,
@@ -37,7 +38,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from conftest import add_order, write_ads
+from conftest import add_order, make_orders_db, write_ads
 from lifecycle.config import PROJECT_DIR, Settings
 from lifecycle.errors import GateFailed, LifecycleError
 from lifecycle.ingest import ingest
@@ -77,30 +78,27 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def daily_cli(
     base: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Future[dict[dt.date, Path]]]:
-    """``lifecycle run --no-generate --as-of DAY`` for each day, the sources advanced to its end first; the
-    analytics database published after each day is kept. Runs in the background while other tests run."""
+) -> Iterator[dict[dt.date, Future[Path]]]:
+    """``lifecycle run --no-generate --as-of DAY`` for each day in turn, the sources advanced to its end
+    first; per day, the analytics database it published. Runs in the background while other tests run."""
     settings = copy_world(base, tmp_path_factory.mktemp("cli") / "data")
     kept = tmp_path_factory.mktemp("cli-published")
+    env = {**os.environ, "LIFECYCLE_DATA_DIR": str(settings.data_dir)}
 
-    def run_days() -> dict[dt.date, Path]:
-        env = {**os.environ, "LIFECYCLE_DATA_DIR": str(settings.data_dir)}
-        result = {}
-        for day in DAYS:
-            advance(settings, day)
-            command = [str(BIN / "lifecycle"), "run", "--no-generate", "--as-of", day.isoformat()]
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-            assert done.returncode == 0, f"lifecycle run --as-of {day}:\n{done.stderr[-3000:]}"
-            result[day] = Path(shutil.copyfile(settings.analytics_path, kept / f"{day}.duckdb"))
-        return result
+    def run_day(day: dt.date) -> Path:
+        advance(settings, day)
+        command = [str(BIN / "lifecycle"), "run", "--no-generate", "--as-of", day.isoformat()]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"lifecycle run --as-of {day}:\n{done.stderr[-3000:]}"
+        return Path(shutil.copyfile(settings.analytics_path, kept / f"{day}.duckdb"))
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(run_days)
+    with ThreadPoolExecutor(max_workers=1) as one_at_a_time:
+        yield {day: one_at_a_time.submit(run_day, day) for day in DAYS}
 
 
 @pytest.fixture(scope="module")
 def first_day(
-    base: Settings, daily_cli: Future[dict[dt.date, Path]], tmp_path_factory: pytest.TempPathFactory
+    base: Settings, daily_cli: dict[dt.date, Future[Path]], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, ExecuteInProcessResult]:
     """Every asset of the first day's partition materialised in this process, as the daily job does."""
     settings = copy_world(base, tmp_path_factory.mktemp("dagster") / "data")
@@ -110,11 +108,15 @@ def first_day(
     return settings, result
 
 
-@pytest.fixture
-def tiny(settings: Settings, base: Settings) -> Settings:
-    """A hand-made data directory (``conftest.settings``) with the base world's parsed dbt manifest."""
+@pytest.fixture(scope="module")
+def tiny(base: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Definitions]:
+    """A hand-made data directory (an empty application database, as ``conftest.settings`` makes) with the
+    base world's parsed dbt manifest, and its definitions."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("tiny") / "data")
+    settings.sources_dir.mkdir(parents=True)
+    make_orders_db(settings.sources_dir / "app.sqlite").close()
     shutil.copytree(base.state_dir / "orchestration", settings.state_dir / "orchestration")
-    return settings
+    return settings, build_definitions(settings)
 
 
 def materialized(result: ExecuteInProcessResult) -> set[AssetKey]:
@@ -122,7 +124,7 @@ def materialized(result: ExecuteInProcessResult) -> set[AssetKey]:
 
 
 def test_one_partition_in_process_publishes_what_lifecycle_run_publishes(
-    first_day: tuple[Settings, ExecuteInProcessResult], daily_cli: Future[dict[dt.date, Path]]
+    first_day: tuple[Settings, ExecuteInProcessResult], daily_cli: dict[dt.date, Future[Path]]
 ):
     settings, result = first_day
     assert result.success
@@ -132,13 +134,13 @@ def test_one_partition_in_process_publishes_what_lifecycle_run_publishes(
     checks = result.get_asset_check_evaluations()
     assert len(checks) > 100 and all(c.passed for c in checks if c.severity.value == "ERROR")
     assert read_publication(settings)["as_of"] == end_of_day(DAYS[0]).isoformat()
-    published_by_cli = daily_cli.result()[DAYS[0]]
+    published_by_cli = daily_cli[DAYS[0]].result()
     assert published(settings.analytics_path) == published(published_by_cli)
 
 
 def test_a_three_day_backfill_publishes_what_three_daily_runs_publish(
     base: Settings,
-    daily_cli: Future[dict[dt.date, Path]],
+    daily_cli: dict[dt.date, Future[Path]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
@@ -154,7 +156,7 @@ def test_a_three_day_backfill_publishes_what_three_daily_runs_publish(
     assert [run_partition(run.tags) for run in runs] == [d.isoformat() for d in DAYS], "a run a day, in order"
     assert [run.status for run in runs] == [DagsterRunStatus.SUCCESS] * len(DAYS)
     assert read_publication(settings)["as_of"] == end_of_day(DAYS[-1]).isoformat()
-    assert published(settings.analytics_path) == published(daily_cli.result()[DAYS[-1]])
+    assert published(settings.analytics_path) == published(daily_cli[DAYS[-1]].result())
 
 
 def test_a_failed_gate_blocks_publication_and_keeps_the_last_one(
@@ -186,9 +188,8 @@ def test_a_failed_gate_blocks_publication_and_keeps_the_last_one(
     assert "audit_raw" in line
 
 
-def test_the_sensor_requests_a_run_when_new_data_arrives(tiny: Settings):
-    settings = tiny
-    definitions = build_definitions(settings)
+def test_the_sensor_requests_a_run_when_new_data_arrives(tiny: tuple[Settings, Definitions]):
+    settings, definitions = tiny
     sensor = definitions.resolve_sensor_def("new_source_data")
     resources = {"lifecycle": LifecycleResource(data_dir=str(settings.data_dir))}
 
@@ -241,8 +242,8 @@ def test_arrivals_follow_ingestions_completeness_rules(
     assert later.fingerprint != early.fingerprint
 
 
-def test_the_daily_schedule_runs_todays_partition_at_six_utc(tiny: Settings):
-    definitions = build_definitions(tiny)
+def test_the_daily_schedule_runs_todays_partition_at_six_utc(tiny: tuple[Settings, Definitions]):
+    definitions = tiny[1]
     schedule = definitions.resolve_schedule_def("daily_at_six_utc")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
     today = dt.datetime.now(dt.UTC).date()

@@ -5,8 +5,8 @@ Both triggers request today's partition, whose as-of is the moment its run start
 06:00 run publishes all of yesterday and the night. The sensor compares the sources with what the
 warehouse has landed using ingestion's own rules (``ingest.files.new_files``: a file counts once it is
 complete — its hour or day is over — and not landed with the same size; the application counts when its
-change log has ids beyond the landed watermark), so it asks for a run exactly when ingestion would find
-something to land.
+change log has ids beyond the landed watermark), so it asks for a run when ingestion would find something
+to land; one run per new state of the sources (the run key is its fingerprint).
 """
 
 # No `from __future__ import annotations`: Dagster reads the annotations of the functions it decorates
