@@ -5,31 +5,40 @@ a partial day included), the median, the 95th percentile and the shares of zeros
 numeric measure — or the share of a yes/no rate — are compared with the same statistics of each of the
 previous days. Limits come from that history, never from what a defect looks like:
 
-- median and p95: the mean of the daily values ± 3 σ, σ at least 5 % of the mean (a very steady history
-  does not turn noise into alarms) and widened by √(rows of an average day ÷ rows judged) when fewer rows
-  are judged than a day holds (the standard error of a quantile grows as 1/√n);
+- median and p95: a prediction interval for one more day from the daily values of the history (Student's
+  t with their count − 1 degrees of freedom, × √(1 + 1/n)), σ at least 5 % of the mean (a very steady
+  history does not turn noise into alarms), widened by √(rows of an average day ÷ rows judged) when fewer
+  rows are judged than a day holds (the standard error of a quantile grows as 1/√n);
 - shares (zeros, nulls, negatives) and rates: how likely the new rows' count of cases is under the
   history's pooled share — out of control when that many or more (for a rate: or that few) would occur
-  with a probability below 0.00135, the one-sided probability of a three-sigma event. The binomial tail is
+  with a probability below ``SIGNIFICANCE``. The binomial tail is
   computed exactly, not by a p-chart's normal approximation, which raises false alarms on small shares and
   small samples; a share never seen is taken as 3 cases in the history (the "rule of three", the 95 %
   upper bound of a share never seen), so one unusual row is not an alarm but a run of them is.
 
 Nothing is judged with fewer than ``min_history_days`` days of history or fewer than ``min_rows`` new rows.
-The query runs in DuckDB (a GE ``UnexpectedRowsExpectation`` over ``{batch}``) and reads a bounded
-window, so its cost does not grow with history.
+Every limit is set so that a clean run raises any false alarm among all the statistics it judges about
+as rarely as one three-sigma check (``SIGNIFICANCE``). The query runs in DuckDB (a GE
+``UnexpectedRowsExpectation`` over ``{batch}``) and reads a bounded window, so its cost does not grow with
+history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
 
+from lifecycle.quality.spc import student_t_quantile
 from lifecycle.quality.suites import SuiteContext, meta, runbook
 
-#: A tail probability below this is a three-sigma event: the statistic is out of control.
-SIGNIFICANCE = 0.00135
+#: How many distribution statistics a run judges, about (8 measures × 5 statistics): the false-alarm rate
+#: of each is divided by it (Bonferroni), so a clean run raises any false alarm only as often as a single
+#: three-sigma check would, 0.135 % of runs.
+STATISTICS_PER_RUN = 40
+#: A tail probability below this puts a statistic out of control.
+SIGNIFICANCE = 0.00135 / STATISTICS_PER_RUN
 
 #: The statistics of a numeric measure: name → (SQL over ``v``, kind). For a level, an aggregate; for a
 #: share, the condition that makes a row a case.
@@ -68,7 +77,6 @@ def distribution_query(
     history_days: int = 28,
     min_history_days: int = 7,
     min_rows: int = 20,
-    sigma: float = 3.0,
     relative_floor: float = 0.05,
 ) -> str:
     """SQL returning one row per statistic of ``value`` whose new rows are out of their control limits.
@@ -112,7 +120,16 @@ def distribution_query(
         if excluded_days
         else ""
     )
-    spread = f"{sigma} * greatest(coalesce(daily_sd, 0), {relative_floor} * abs(daily_mean))"
+    # A prediction interval for one new value from n daily values of unknown mean and σ: Student's t with
+    # n − 1 degrees of freedom, times √(1 + 1/n); narrower than ±3σ would alarm on every few runs.
+    multiplier = " ".join(
+        f"when {n} then {student_t_quantile(1 - SIGNIFICANCE, n - 1) * math.sqrt(1 + 1 / n):.4f}"
+        for n in range(max(2, min_history_days), history_days + 1)
+    )
+    spread = (
+        f"(case sizes.history_days {multiplier} end)"
+        f" * greatest(coalesce(daily_sd, 0), {relative_floor} * abs(daily_mean))"
+    )
     widen = "sqrt(greatest(1.0, rows_per_day / new_count))"
     upper_tail = binomial_tail_sql("cases", "new_count", "expected_share", upper=True)
     lower_tail = binomial_tail_sql("cases", "new_count", "expected_share", upper=False)
