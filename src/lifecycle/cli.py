@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--days", type=int, default=30, help="days of history when the world is first created")
     run.add_argument("--no-generate", action="store_true", help="use the sources already present")
+    run.add_argument(
+        "--no-docs", action="store_true", help="skip the docs site (when replaying many days one by one)"
+    )
     accept_option(run)
 
     pr = add(
@@ -231,7 +234,13 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         from lifecycle.pipeline import DemoWorld, run
 
         world = None if args.no_generate else DemoWorld(seed=args.seed, scale=args.scale, days=args.days)
-        report = run(settings, as_of=as_of, world=world, accept_restatements=args.accept_restatement)
+        report = run(
+            settings,
+            as_of=as_of,
+            world=world,
+            accept_restatements=args.accept_restatement,
+            docs=not args.no_docs,
+        )
         print(report.to_markdown())
         _print_where(settings)
     return 0

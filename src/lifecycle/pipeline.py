@@ -111,10 +111,12 @@ def run(
     world: DemoWorld | None = DemoWorld(),
     progress: Callable[[str], None] = print,
     accept_restatements: Sequence[dt.date] = (),
+    docs: bool = True,
 ) -> RunReport:
     """All stages in order; raises GateFailed at the first failed gate (nothing is published then).
 
     ``accept_restatements``: settled days whose restated figures an operator accepts for publication.
+    ``docs=False`` skips the docs site (replaying many days: only the last one's site matters).
     """
     from lifecycle.docs import build_docs
     from lifecycle.ingest import ingest
@@ -163,6 +165,8 @@ def run(
             publication = publish(settings)
             out.append(f"{len(publication.tables)} tables, {publication.crm.rows} CRM segments")
         _save_report(settings, report)
+        if not docs:
+            return report
         with stage("docs") as out:
             # The health page judges freshness against this run's as-of, like validate does.
             out.append(str(build_docs(settings, as_of=as_of)))
