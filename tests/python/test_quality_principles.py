@@ -13,11 +13,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from gate_world import NEW_DAY, app, new_orders, next_days, published
+from gate_world import NEW_DAY, SCALE, SEED, app, new_orders, next_days, published
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
+from lifecycle.generate import generate
+from lifecycle.ingest import ingest
+from lifecycle.publish import publish
+from lifecycle.quality.gates import audit_build, audit_raw
+from lifecycle.transform import transform
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +59,18 @@ def a_tenth_of_clickstream_lines_broken(sources: Path) -> None:
     )
 
 
+def a_third_of_clickstream_stamped_days_ahead(sources: Path) -> None:
+    """A device clock three days fast: its events carry times after the as-of."""
+
+    def ahead(line: str) -> str:
+        event = json.loads(line)
+        stamped = dt.datetime.fromisoformat(event["event_time"].replace("Z", "+00:00"))
+        event["event_time"] = (stamped + dt.timedelta(days=3)).isoformat().replace("+00:00", "Z")
+        return json.dumps(event)
+
+    rewrite_events(sources, lambda lines: [ahead(x) if i % 3 == 0 else x for i, x in enumerate(lines)])
+
+
 def settled_day_rewritten(sources: Path) -> None:
     """A bulk update of the application rewrites the prices of orders a week old (already published)."""
     old = NEW_DAY - dt.timedelta(days=7)
@@ -79,6 +97,11 @@ CASES = {
         None,
         "quarantined share of each landed file",
     ),
+    "a third of a day's clickstream stamped three days ahead": (
+        a_third_of_clickstream_stamped_days_ahead,
+        None,
+        "future: event_time after as-of",
+    ),
     "a settled day's orders rewritten": (settled_day_rewritten, None, "settled published figures restated"),
 }
 
@@ -102,3 +125,24 @@ def test_an_accepted_restatement_is_published_and_recorded(world: Settings):
     assert old.isoformat() in record["accepted_restatements"]
     revenue = {row[0]: row for row in published(world)["fct_revenue_daily"]}
     assert NEW_DAY in revenue
+
+
+def test_a_shifted_distribution_in_the_new_data_blocks_publication(world: Settings):
+    """A transformation bug that scales the new day's session lengths (minutes read as seconds): every
+    row is internally consistent, so only the distribution against its history can tell."""
+    generate(world.sources_dir, seed=SEED, scale=SCALE, start=NEW_DAY, days=1)
+    as_of = END_OF_NEW_DAY
+    before = published(world)
+    ingest(world, as_of=as_of, progress=lambda _: None)
+    audit_raw(world, as_of=as_of, run_id="shifted", progress=lambda _: None)
+    transform(world, as_of=as_of, run_id="shifted")
+    with duckdb.connect(str(world.warehouse_path)) as con:
+        con.execute(
+            "update marts.fct_sessions set duration_seconds = duration_seconds * 60"
+            f" where session_started_at >= '{NEW_DAY}'"
+        )
+    with pytest.raises(GateFailed, match="session length"):
+        audit_build(world, as_of=as_of, run_id="shifted", progress=lambda _: None)
+    with pytest.raises(GateFailed, match="validate: failed in shifted"):
+        publish(world)
+    assert published(world) == before

@@ -6,6 +6,7 @@ dbt's own output streams to the terminal as progress; a failed build raises with
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from lifecycle.config import Settings
 from lifecycle.dbt_runner import DbtResult, run_dbt
 from lifecycle.errors import GateFailed
 from lifecycle.quality import verdict
+from lifecycle.quality.dbt_tests import as_report, dbt_test_outcomes
+from lifecycle.quality.report import record_history
 from lifecycle.storage import connect_warehouse
 
 
@@ -45,11 +48,13 @@ def transform(
     result = run_dbt(settings, args, as_of=as_of)
     failures = result.failures
     _keep_build_artifacts(settings)
+    run_id = run_id or f"manual-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    _record_test_history(settings, result, run_id, as_of)
     verdict.record(
         settings,
         "dbt build",
         passed=not failures,
-        run_id=run_id or f"manual-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}",
+        run_id=run_id,
         build=verdict.current_build(settings),
         as_of=as_of,
         failed=tuple(f"{f.name} ({f.status}): {f.message[:200]}" for f in failures),
@@ -65,6 +70,16 @@ def transform(
             f"log: {settings.dbt_log_dir / 'dbt.log'}"
         )
     return result
+
+
+def _record_test_history(
+    settings: Settings, result: DbtResult, run_id: str, as_of: dt.datetime | None
+) -> None:
+    """dbt's test results join the quality history (``audit.quality_results``) beside GE's."""
+    manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    outcomes = dbt_test_outcomes(manifest, result.run_results)
+    if outcomes:
+        record_history(as_report(outcomes, as_of), settings.warehouse_path, run_id)
 
 
 def _keep_build_artifacts(settings: Settings) -> None:
