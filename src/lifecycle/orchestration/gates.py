@@ -81,7 +81,9 @@ def gate_checks(expectations_dir: Path, models: Sequence[AssetKey]) -> list[Asse
             settings,
             AUDIT_RAW,
             raw_keys,
-            lambda: audit_raw(settings, as_of=as_of, run_id=run_label(context), progress=context.log.info),
+            lambda: audit_raw(
+                settings, as_of=as_of, run_id=run_label(context), progress=context.log.info
+            ).summary(),
         )
 
     @multi_asset_check(name="validate", specs=_specs(build_keys), retry_policy=RETRY_POLICY)
@@ -121,7 +123,7 @@ def _judge(
     settings: Settings,
     gate: str,
     keys: Sequence[AssetCheckKey],
-    judge: Callable[[], object],
+    judge: Callable[[], str],
 ) -> Iterator[AssetCheckResult]:
     """Run ``judge`` (a gate), then yield each selected check's part of the verdict it recorded."""
     from lifecycle.quality.verdict import load_verdicts
@@ -130,7 +132,7 @@ def _judge(
     summary = ""
     with stage(context, settings, gate):
         try:
-            summary = str(judge())
+            summary = judge()
         except GateFailed as error:
             failed = error
     verdict = load_verdicts(settings).get(gate)
