@@ -16,6 +16,8 @@ from gate_world import NEW_DAY, app, corrupt_changes, new_orders, next_days, pub
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
 
+pytestmark = [pytest.mark.e2e, pytest.mark.gates]
+
 
 def prices_times_100(sources: Path) -> None:
     app(sources, f"update order_items set unit_price = unit_price * 100 where order_id in ({new_orders()})")

@@ -25,7 +25,7 @@ from lifecycle.publish import publish
 from lifecycle.quality.gates import audit_build, audit_raw
 from lifecycle.transform import transform
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.gates]
 
 END_OF_NEW_DAY = dt.datetime.combine(NEW_DAY, dt.time(23, 59, 59))
 
