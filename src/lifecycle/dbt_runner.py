@@ -33,6 +33,7 @@ class NodeFailure:
     message: str
     #: Where a failing test stored its failing rows (``store_failures``), if it did.
     relation: str | None = None
+    unique_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class DbtResult:
                 name = node.get("unique_id", "?").split(".")[2]
                 # A failing test's relation holds its failing rows; an erroring model's is the model itself.
                 stored = node.get("relation_name") if node["status"] == "fail" else None
-                failures.append(NodeFailure(name, node["status"], str(node.get("message") or ""), stored))
+                message = str(node.get("message") or "")
+                failures.append(NodeFailure(name, node["status"], message, stored, node.get("unique_id", "")))
         return failures
 
 

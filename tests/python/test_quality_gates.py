@@ -86,6 +86,8 @@ def test_bad_new_day_fails_a_named_check_and_publishes_nothing(world: Settings, 
     with pytest.raises(GateFailed) as failure:
         next_days(world, inject, days)
     assert check in str(failure.value)
+    if check.startswith(("not_null", "relationships", "assert_")):  # a dbt test names who acts and how
+        assert "→ owner" in str(failure.value) and "runbook:" in str(failure.value)
     assert published(world) == before
 
 

@@ -9,11 +9,12 @@ import datetime as dt
 import json
 import shutil
 from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.dbt_runner import DbtResult, run_dbt
+from lifecycle.dbt_runner import DbtResult, NodeFailure, run_dbt
 from lifecycle.errors import GateFailed
 from lifecycle.quality import verdict
 from lifecycle.quality.dbt_tests import as_report, dbt_test_outcomes
@@ -49,7 +50,8 @@ def transform(
     failures = result.failures
     _keep_build_artifacts(settings)
     run_id = run_id or f"manual-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-    _record_test_history(settings, result, run_id, as_of)
+    manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    _record_test_history(settings, manifest, result, run_id, as_of)
     verdict.record(
         settings,
         "dbt build",
@@ -62,7 +64,8 @@ def transform(
     )
     if failures:
         lines = "\n".join(
-            f"  - {f.name} ({f.status}): {f.message}{_sample(settings, f.relation)}" for f in failures[:10]
+            f"  - {f.name} ({f.status}): {f.message}{_sample(settings, f.relation)}{_owner(manifest, f)}"
+            for f in failures[:10]
         )
         raise GateFailed(
             f"dbt build: {len(failures)} failing node(s); nothing was published:\n{lines}\n"
@@ -72,11 +75,19 @@ def transform(
     return result
 
 
+def _owner(manifest: dict[str, Any], failure: NodeFailure) -> str:
+    """` → owner X; runbook: …` from a failing test's meta, so the failure says who acts and how."""
+    node = manifest.get("nodes", {}).get(failure.unique_id) or {}
+    meta = (node.get("config") or {}).get("meta") or {}
+    if not meta.get("owner"):
+        return ""
+    return f" → owner {meta['owner']}" + (f"; runbook: {meta['runbook']}" if meta.get("runbook") else "")
+
+
 def _record_test_history(
-    settings: Settings, result: DbtResult, run_id: str, as_of: dt.datetime | None
+    settings: Settings, manifest: dict[str, Any], result: DbtResult, run_id: str, as_of: dt.datetime | None
 ) -> None:
     """dbt's test results join the quality history (``audit.quality_results``) beside GE's."""
-    manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
     outcomes = dbt_test_outcomes(manifest, result.run_results)
     if outcomes:
         record_history(as_report(outcomes, as_of), settings.warehouse_path, run_id)
