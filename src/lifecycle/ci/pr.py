@@ -236,28 +236,44 @@ def _validate(
     as_of: dt.datetime,
     progress: Callable[[str], None],
 ) -> ValidationReport:
-    """GE suites of the rebuilt marts, run by ``validate`` on a data directory holding just those marts.
+    """GE suites of the rebuilt marts, run by ``validate`` on a data directory of their own.
 
-    ``validate`` reads ``<data_dir>/warehouse.duckdb``; a copy of the rebuilt tables is that file here, so
-    suites of marts that were not rebuilt are skipped (they are production's, already checked).
+    ``validate`` reads ``<data_dir>/warehouse.duckdb``: here a copy of the rebuilt tables, beside copies of
+    production's other marts and seeds, which checks across tables read (cohorts add up to customers, spend
+    only on the seed's paid channels). Only the rebuilt marts' suites are reported: the others are
+    production's, already checked.
     """
     from lifecycle.quality.validate import validate
 
     quality_dir = folder / "quality"
     shutil.rmtree(quality_dir, ignore_errors=True)
     quality_dir.mkdir(parents=True)
+    rebuilt_names = {(model.schema, model.name) for model in rebuilt}
     with connect(quality_dir / "warehouse.duckdb") as con:
         con.execute(f"attach {quote_literal(pr_database)} as pr (read_only)")
-        for model in rebuilt:
-            schema, table = quote_ident(model.schema), quote_ident(model.name)
-            con.execute(f"create schema if not exists {schema}")
-            con.execute(f"create table {schema}.{table} as select * from pr.{schema}.{table}")
+        con.execute(f"attach {quote_literal(settings.warehouse_path)} as production (read_only)")
+        unchanged = [
+            (schema, name)
+            for schema, name in con.execute(
+                "select schema_name, table_name from duckdb_tables()"
+                " where database_name = 'production' and schema_name in ('marts', 'seeds')"
+            ).fetchall()
+            if (schema, name) not in rebuilt_names
+        ]
+        for source, tables in (("pr", sorted(rebuilt_names)), ("production", unchanged)):
+            for schema_name, name in tables:
+                schema, table = quote_ident(schema_name), quote_ident(name)
+                con.execute(f"create schema if not exists {schema}")
+                con.execute(f"create table {schema}.{table} as select * from {source}.{schema}.{table}")
     # Suites are code: a pull request's own expectations/ are the ones to run, if the project has them.
     project = settings.project_dir if (settings.project_dir / "expectations").is_dir() else PROJECT_DIR
     report = validate(
         Settings(data_dir=quality_dir, project_dir=project), as_of=as_of, layers=[MARTS], progress=progress
     )
-    return dataclasses.replace(report, outcomes=tuple(o for o in report.outcomes if o.status != "skipped"))
+    judged = {name for _, name in rebuilt_names}
+    return dataclasses.replace(
+        report, outcomes=tuple(o for o in report.outcomes if o.status != "skipped" and o.table in judged)
+    )
 
 
 def _production_as_of(settings: Settings, production_results: dict[str, object]) -> dt.datetime:
