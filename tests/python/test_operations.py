@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def test_a_users_own_world_is_continued_and_concurrent_writers_corrupt_nothing(t
     assert ran.returncode == 0, ran.stderr[-3000:]
     state = load_state(tmp_path / "sources")
     assert state is not None
-    assert (state.seed, state.scale, str(state.last_day)) == (21, 0.01, "2026-03-04")
+    # Generated up to the as-of instant (the world's clock), with the world's own seed and scale.
+    assert (state.seed, state.scale, state.clock) == (21, 0.01, dt.datetime(2026, 3, 4, 2, 0))
 
     # Asking for other settings than the world's is a one-line error, not an unexpected one.
     other = cli(tmp_path, "run", "--seed", "5", "--as-of", "2026-03-05T02:00")

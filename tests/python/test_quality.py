@@ -630,8 +630,8 @@ def test_raw_freshness_limits_are_the_sources_own(tmp_path: Path) -> None:
     declared = (PROJECT_DIR / "models" / "staging" / "events" / "_events__sources.yml").read_text()
     sources.write_text(
         declared.replace(
-            "warn_after: {count: 6, period: hour}", "warn_after: {count: 2, period: hour}"
-        ).replace("error_after: {count: 26, period: hour}", "error_after: {count: 3, period: day}")
+            "warn_after: {count: 3, period: hour}", "warn_after: {count: 2, period: hour}"
+        ).replace("error_after: {count: 6, period: hour}", "error_after: {count: 3, period: day}")
     )
     (tmp_path / "expectations" / "raw").mkdir(parents=True)
     shutil.copy(
@@ -649,8 +649,8 @@ def test_raw_freshness_limits_are_the_sources_own(tmp_path: Path) -> None:
         }
 
     assert limits(PROJECT_DIR) == {
-        "warning": AS_OF - datetime.timedelta(hours=6),
-        "critical": AS_OF - datetime.timedelta(hours=26),
+        "warning": AS_OF - datetime.timedelta(hours=3),
+        "critical": AS_OF - datetime.timedelta(hours=6),
     }
     assert limits(tmp_path) == {
         "warning": AS_OF - datetime.timedelta(hours=2),
