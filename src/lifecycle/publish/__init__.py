@@ -55,7 +55,8 @@ def publish(settings: Settings) -> Publication:
     if not settings.warehouse_path.exists():
         raise LifecycleError(f"no warehouse at {settings.warehouse_path}: run `lifecycle transform` first")
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    publication_id = f"{published_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    # Sortable to the microsecond: pruning keeps the publications older than the current one by name.
+    publication_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
     root = settings.publications_dir
     root.mkdir(parents=True, exist_ok=True)
     _remove_unfinished(root)
