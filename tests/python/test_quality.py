@@ -326,7 +326,7 @@ def test_stale_data_fails_timeliness_against_as_of(tmp_path: Path) -> None:
         ),
         (
             "marts.fct_revenue_daily.completeness",
-            f"unexpected_rows_expectation: Orders of {checked} within mean ± 3σ of the 14 days before",
+            f"unexpected_rows_expectation: Orders of {checked} within ± 3σ of the 28 prior days by weekday",
         ),
     } <= failures(report)
     # Every mart that promises to be current at as-of says it is not.
@@ -496,8 +496,8 @@ def test_a_day_far_from_its_history_is_caught_by_the_control_limits(tmp_path: Pa
     assert f"Average order value of {LAST_DAY} within mean ± 3σ of 14 prior days" in {
         o.description for o in report.failed_critical
     }
-    shifted = {str(o.description).split(" of ")[0] for o in report.warned}
-    assert {"Median order total", "95th-percentile order total", "Median unit price"} <= shifted
+    # Too few rows a day here for the distribution checks of new data (lifecycle.quality.distribution
+    # wants at least 20 new rows): test_quality_principles.py and test_distribution.py prove those.
 
 
 def test_missing_table_is_skipped_not_failed(tmp_path: Path) -> None:
