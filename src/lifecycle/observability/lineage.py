@@ -137,6 +137,17 @@ def emit_dbt(settings: Settings, target_dir: Path) -> int:
         def extract_namespace(self, profile: dict[str, Any]) -> str:
             return namespace
 
+        # openlineage-dbt names a source by its dbt name (``orders``), not the relation it reads
+        # (``identifier: app_orders``): name the table itself, as ingestion's events do.
+        def extract_dataset_data(self, node: Any, *args: Any, **kwargs: Any) -> tuple[str, str, Any, Any]:
+            found_namespace, name, facets, input_facets = super().extract_dataset_data(node, *args, **kwargs)
+            declared = node.metadata_node
+            if node.type == "source" and declared.get("identifier"):
+                name = self._format_dataset_name(
+                    declared["database"], declared["schema"], declared["identifier"]
+                )
+            return found_namespace, name, facets, input_facets
+
     try:
         processor = Processor(
             producer=PRODUCER,

@@ -1,8 +1,9 @@
 """Monitoring on the run history: a watch, not a gate. Each ``validate`` measures row counts of raw tables and
 marts, each source's freshness against its SLA, and per mart its volume, freshness, the null share and
 distinct count of its key columns, and the newest complete day's total and median of its main measures.
-A figure outside its expected band — mean ± sensitivity × σ of earlier runs, of the same weekday once
-there are enough of them (weekly seasonality) — on ``anomalous_runs`` consecutive runs opens an incident.
+A figure outside its expected band — mean ± sensitivity × σ of earlier runs (the current streak of
+anomalies left out), of the same weekday once there are enough of them (weekly seasonality) — on
+``anomalous_runs`` consecutive runs opens an incident.
 """
 
 from __future__ import annotations
@@ -128,8 +129,12 @@ def watch(settings: Settings, run_id: str, as_of: dt.datetime) -> list[CheckStat
                 " where mart = ? and metric = ? and value is not null order by as_of desc limit ?",
                 [mart, metric, config.training_runs],
             ).fetchall()
+            # The streak under judgement does not train its own band (it would widen it until the streak
+            # hides itself); older anomalies do, so a lasting change of level becomes the new normal.
+            streak = config.anomalous_runs - 1
+            training = [r for i, r in enumerate(history) if not (i < streak and r[2])]
             band = expected_band(
-                [(r[0], float(r[1])) for r in history],
+                [(r[0], float(r[1])) for r in training],
                 as_of,
                 config.sensitivity,
                 config.min_training_runs,
@@ -146,7 +151,7 @@ def watch(settings: Settings, run_id: str, as_of: dt.datetime) -> list[CheckStat
                     "lower_bound": band[0] if band else None,
                     "upper_bound": band[1] if band else None,
                     "is_anomalous": anomalous if band else None,
-                    "training_runs": len(history),
+                    "training_runs": len(training),
                 }
             )
             if band is None or value is None:
