@@ -79,7 +79,7 @@ def ingest(
         for name, load in loaders:
             progress(f"ingest: {name} ...")
             result = SourceResult(name)
-            with lineage.job(settings, f"ingest.{name}", "ingest") as job:
+            with lineage.job(settings, f"ingest.{name}") as job:
                 job.inputs.append(lineage.source_file(settings, SOURCE_PATHS[name]))
                 try:
                     result.batches, result.errors = load()

@@ -21,7 +21,7 @@ from typing import Any
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import error_message_run, job_type_job
+from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
 from openlineage.client.transport.file import FileConfig, FileTransport
 
 from lifecycle.config import Settings
@@ -79,14 +79,20 @@ class JobRun:
 
     settings: Settings
     name: str
-    parent_run_id: str
     job_type: str = "TASK"
+    #: The job run this one is part of (a table's copy within ``publish``).
+    parent: JobRun | None = None
     inputs: list[tuple[str, str]] = field(default_factory=list)
     outputs: list[tuple[str, str]] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def event(self, state: RunState, error: str | None = None) -> RunEvent:
         facets: dict[str, Any] = {}
+        if self.parent is not None:
+            facets["parent"] = parent_run.ParentRunFacet(
+                run=parent_run.Run(runId=self.parent.run_id),
+                job=parent_run.Job(namespace=JOB_NAMESPACE, name=self.parent.name),
+            )
         if error is not None:
             facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
                 message=error[:4000], programmingLanguage="python"
@@ -111,9 +117,11 @@ class JobRun:
 
 
 @contextmanager
-def job(settings: Settings, name: str, parent_run_id: str, job_type: str = "TASK") -> Iterator[JobRun]:
+def job(
+    settings: Settings, name: str, job_type: str = "TASK", parent: JobRun | None = None
+) -> Iterator[JobRun]:
     """START now; COMPLETE with the datasets the body added, or FAIL with the error, at the end."""
-    run = JobRun(settings, name, parent_run_id, job_type)
+    run = JobRun(settings, name, job_type, parent)
     emit(settings, [run.event(RunState.START)])
     try:
         yield run

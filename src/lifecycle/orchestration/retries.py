@@ -26,6 +26,11 @@ from lifecycle.observability import history
 RETRY_POLICY = RetryPolicy(max_retries=4, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 
+#: The stage that ends a daily run (the docs site, downstream of everything): its success ends the run's
+#: record in the run history as succeeded.
+LAST_STAGE = "docs"
+
+
 class SourcesNotReady(Exception):
     """A source could not be landed on this attempt (e.g. a file still being written); retried."""
 
@@ -73,6 +78,8 @@ def stage(context: StepContext, settings: Settings, name: str) -> Iterator[None]
                     _record(settings, run_id, name, started_at, "failed", str(error))
                 raise
             _record(settings, run_id, name, started_at, "ok", "")
+            if name == LAST_STAGE:
+                history.finish_run(settings, run_id)
     except Failure:
         raise
     except Exception as error:

@@ -57,17 +57,24 @@ def publish(settings: Settings) -> Publication:
     The publication joins the run history and its lineage (marts → analyst database, Parquet exports,
     and the reverse-ETL export) is sent as OpenLineage events.
     """
-    with lineage.job(settings, "publish", "publish", job_type="JOB") as job:
+    with lineage.job(settings, "publish", job_type="JOB") as job:
         publication = _publish(settings)
         record = read_publication(settings) or {}
         job.inputs += [lineage.warehouse_table(settings, PUBLISHED_SCHEMA, t) for t in publication.tables]
-        job.outputs += [lineage.analytics_table(settings, t) for t in publication.tables]
-        job.outputs += [lineage.export_file(settings, f"marts/{t}.parquet") for t in publication.tables]
-    with lineage.job(settings, "publish.reverse_etl", "publish") as job:
-        job.inputs += [lineage.analytics_table(settings, t) for t in CRM_INPUTS]
-        job.outputs += [
-            lineage.export_file(settings, p.name) for p in (publication.crm.csv, publication.crm.parquet)
-        ]
+        # Each table's copy is a job of its own within the publication, so lineage says which mart each
+        # published table and file came from (one job's inputs and outputs would read as all to all).
+        for table in publication.tables:
+            with lineage.job(settings, f"publish.{table}", parent=job) as copy:
+                copy.inputs.append(lineage.warehouse_table(settings, PUBLISHED_SCHEMA, table))
+                copy.outputs += [
+                    lineage.analytics_table(settings, table),
+                    lineage.export_file(settings, f"marts/{table}.parquet"),
+                ]
+        with lineage.job(settings, "publish.reverse_etl", parent=job) as crm:
+            crm.inputs += [lineage.analytics_table(settings, t) for t in CRM_INPUTS]
+            crm.outputs += [
+                lineage.export_file(settings, p.name) for p in (publication.crm.csv, publication.crm.parquet)
+            ]
     history.record_publication(
         settings,
         publication_id=publication.publication_id,

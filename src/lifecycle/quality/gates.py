@@ -42,7 +42,7 @@ def audit_build(
     settings: Settings, *, as_of: dt.datetime, run_id: str, progress: Callable[[str], None] = print
 ) -> ValidationReport:
     """Every suite of every layer on the built warehouse; results kept in ``audit.quality_results``."""
-    with lineage.job(settings, "validate", run_id) as job:
+    with lineage.job(settings, "validate") as job:
         report = validate(settings, as_of=as_of, progress=progress)
         report = _with(report, pipeline_checks(settings, marts=True))
         job.inputs += [
