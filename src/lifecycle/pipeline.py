@@ -136,45 +136,31 @@ def run(
         progress(f"==> {name}")
         started, started_at = time.perf_counter(), history.now()
         result: list[str] = []
+
+        def record(status: str, detail: str) -> None:
+            history.record_stage(
+                settings,
+                report.run_id,
+                name,
+                trigger=TRIGGER,
+                as_of=as_of,
+                started_at=started_at,
+                status=status,
+                detail=detail,
+            )
+
         try:
             yield result
         except GateFailed as exc:
             report.stages.append((name, time.perf_counter() - started, f"FAILED: {exc}"))
             _save_report(settings, report)
-            history.record_stage(
-                settings,
-                report.run_id,
-                name,
-                trigger=TRIGGER,
-                as_of=as_of,
-                started_at=started_at,
-                status="failed",
-                detail=str(exc),
-            )
+            record("failed", str(exc))
             raise
         except Exception as exc:
-            history.record_stage(
-                settings,
-                report.run_id,
-                name,
-                trigger=TRIGGER,
-                as_of=as_of,
-                started_at=started_at,
-                status="failed",
-                detail=f"{type(exc).__name__}: {exc}",
-            )
+            record("failed", f"{type(exc).__name__}: {exc}")
             raise
         report.stages.append((name, time.perf_counter() - started, "; ".join(result) or "ok"))
-        history.record_stage(
-            settings,
-            report.run_id,
-            name,
-            trigger=TRIGGER,
-            as_of=as_of,
-            started_at=started_at,
-            status="ok",
-            detail="; ".join(result),
-        )
+        record("ok", "; ".join(result))
 
     with exclusive(settings, "run"):
         if world is not None:
