@@ -122,6 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     accept_option(run)
 
+    sta = add(
+        "status",
+        "The last run, each source's freshness against its SLA, and open incidents; exits 3 when a source "
+        "breaches its SLA (for cron and monitoring).",
+    )
+    as_of_option(sta)
+
     pr = add(
         "ci-pr",
         "Pull-request check: pre-commit on changed files, dbt build of modified models (unchanged parents "
@@ -157,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from lifecycle.lock import exclusive
 
+    if args.command == "status":  # only reads, and must answer while a run holds the lock
+        from lifecycle.observability.status import read_status
+
+        status = read_status(settings, _as_of(args.as_of))
+        print(status.to_text())
+        return status.exit_code
     with exclusive(settings, args.command):
         code = _run_command(args, settings)
     if args.command == "docs" and args.serve:  # serving only reads the site: no lock held meanwhile

@@ -18,6 +18,13 @@ class Settings:
     data_dir: Path
     project_dir: Path = PROJECT_DIR
     dbt_target: str = "dev"
+    #: Slack-compatible webhook for alerts (``LIFECYCLE_ALERT_WEBHOOK_URL``); None: the outbox only.
+    alert_webhook_url: str | None = None
+    #: Where the docs site is served, for links in alerts (``LIFECYCLE_SITE_URL``); None: the local files.
+    site_url: str | None = None
+    #: Whether OpenLineage events go where the client's own configuration says (``OPENLINEAGE_URL`` or
+    #: ``OPENLINEAGE_CONFIG`` set) instead of the default file, ``lineage/events.jsonl``.
+    lineage_from_environment: bool = False
 
     @property
     def sources_dir(self) -> Path:
@@ -69,6 +76,16 @@ class Settings:
         return self.state_dir / "dbt-logs"
 
     @property
+    def alerts_outbox_path(self) -> Path:
+        """Every alert sent, one JSON object a line, whatever else it was routed to."""
+        return self.data_dir / "alerts" / "outbox.jsonl"
+
+    @property
+    def lineage_path(self) -> Path:
+        """OpenLineage events of every stage (the default file transport)."""
+        return self.data_dir / "lineage" / "events.jsonl"
+
+    @property
     def state_dir(self) -> Path:
         """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
         return self.data_dir / "state"
@@ -77,4 +94,12 @@ class Settings:
 def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
-    return Settings(data_dir=data_dir, dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"))
+    return Settings(
+        data_dir=data_dir,
+        dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
+        alert_webhook_url=os.environ.get("LIFECYCLE_ALERT_WEBHOOK_URL") or None,
+        site_url=os.environ.get("LIFECYCLE_SITE_URL") or None,
+        lineage_from_environment=bool(
+            os.environ.get("OPENLINEAGE_URL") or os.environ.get("OPENLINEAGE_CONFIG")
+        ),
+    )

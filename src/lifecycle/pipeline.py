@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
 from lifecycle.lock import exclusive
+from lifecycle.observability import history
+
+#: How run history names runs started by ``lifecycle run`` (Dagster's are ``dagster``).
+TRIGGER = "lifecycle run"
 
 
 @dataclass(frozen=True)
@@ -130,15 +134,33 @@ def run(
     @contextmanager
     def stage(name: str) -> Iterator[list[str]]:
         progress(f"==> {name}")
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), history.now()
         result: list[str] = []
+
+        def record(status: str, detail: str) -> None:
+            history.record_stage(
+                settings,
+                report.run_id,
+                name,
+                trigger=TRIGGER,
+                as_of=as_of,
+                started_at=started_at,
+                status=status,
+                detail=detail,
+            )
+
         try:
             yield result
         except GateFailed as exc:
             report.stages.append((name, time.perf_counter() - started, f"FAILED: {exc}"))
             _save_report(settings, report)
+            record("failed", str(exc))
+            raise
+        except Exception as exc:
+            record("failed", f"{type(exc).__name__}: {exc}")
             raise
         report.stages.append((name, time.perf_counter() - started, "; ".join(result) or "ok"))
+        record("ok", "; ".join(result))
 
     with exclusive(settings, "run"):
         if world is not None:
@@ -166,11 +188,13 @@ def run(
             out.append(f"{len(publication.tables)} tables, {publication.crm.rows} CRM segments")
         _save_report(settings, report)
         if not docs:
+            history.finish_run(settings, report.run_id)
             return report
         with stage("docs") as out:
             # The health page judges freshness against this run's as-of, like validate does.
             out.append(str(build_docs(settings, as_of=as_of)))
         _save_report(settings, report)
+        history.finish_run(settings, report.run_id)
     return report
 
 

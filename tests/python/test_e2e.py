@@ -146,6 +146,130 @@ def test_second_run_is_idempotent(first_run: Settings):
     assert after == before
 
 
+def test_history_holds_both_runs_nodes_checks_and_publications(first_run: Settings):
+    with duckdb.connect(str(first_run.warehouse_path), read_only=True) as con:
+        runs = con.execute("select run_id, status from observability.runs order by started_at").fetchall()
+        assert [status for _, status in runs] == ["succeeded", "succeeded"]
+        run_ids = [run_id for run_id, _ in runs]
+        stages = con.execute(
+            "select run_id, list(stage order by started_at) from observability.stages group by 1"
+        )
+        expected = ["generate", "ingest", "audit raw", "transform", "validate", "publish", "docs"]
+        assert dict(stages.fetchall()) == dict.fromkeys(run_ids, expected)
+        manifest = json.loads((first_run.build_state_dir / "manifest.json").read_text())
+        models = {n for n, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+        for run_id in run_ids:
+            nodes = dict(
+                con.execute(
+                    "select unique_id, status from observability.node_results where run_id = ?", [run_id]
+                ).fetchall()
+            )
+            assert models <= set(nodes), run_id
+            assert {nodes[m] for m in models} == {"success"}
+            gates = dict(
+                con.execute(
+                    "select gate, count(*) from observability.check_results where run_id = ? group by gate",
+                    [run_id],
+                ).fetchall()
+            )
+            # dbt's tests, the raw suites before dbt and every suite after it (the monitors judge nothing
+            # before they have min_training_runs earlier runs).
+            assert set(gates) == {"audit raw", "dbt build", "validate"}
+            assert gates["dbt build"] >= len([n for n in manifest["nodes"] if n.startswith("test.")])
+            thresholds = con.execute(
+                "select count(*) filter (where threshold is null or threshold = '') from"
+                " observability.check_results where run_id = ?",
+                [run_id],
+            ).fetchone()
+            assert thresholds == (0,)
+        publications = con.execute("select run_id, total_rows from observability.publications").fetchall()
+        assert {run_id for run_id, _ in publications} >= set(run_ids)
+        assert all(rows > 0 for _, rows in publications)
+        freshness = con.execute("select run_id, source, status from observability.freshness").fetchall()
+        assert {(r, s) for r, s, _ in freshness} == {
+            (r, s) for r in run_ids for s in ("app", "events", "ads")
+        }
+        metrics = con.execute(
+            "select count(distinct metric) from observability.metrics where mart = 'fct_revenue_daily'"
+        ).fetchone()
+        assert metrics is not None and metrics[0] >= 4  # volume, freshness, keys, measures
+    incidents_page = (first_run.site_dir / "incidents.html").read_text()
+    assert "No open incident." in incidents_page
+    assert 'href="incidents.html"' in (first_run.site_dir / "index.html").read_text()
+
+
+def _lineage(settings: Settings) -> list[dict]:
+    return [json.loads(line) for line in settings.lineage_path.read_text().splitlines()]
+
+
+def test_lineage_covers_every_stage_and_connects_revenue_from_raw_to_export(first_run: Settings):
+    events = _lineage(first_run)
+    states: dict[str, set[str]] = {}
+    for event in events:
+        states.setdefault(event["job"]["name"], set()).add(event["eventType"])
+    manifest = json.loads((first_run.build_state_dir / "manifest.json").read_text())
+    models = [n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    jobs = {
+        **{f"ingest.{source}": f"ingest.{source}" for source in ("app", "events", "ads")},
+        **{model: next((j for j in states if j.endswith(f".{model}.build.run")), model) for model in models},
+        "publish": "publish",
+        "publish.reverse_etl": "publish.reverse_etl",
+        "validate": "validate",
+    }
+    missing = {
+        name: states.get(job) for name, job in jobs.items() if {"START", "COMPLETE"} - states.get(job, set())
+    }
+    assert not missing
+
+    # Dataset names connect the stages: raw (ingest writes) → staging → marts (dbt) → exports (publish).
+    edges: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for event in events:
+        if event["eventType"] != "COMPLETE":
+            continue
+        for source in event.get("inputs") or []:
+            for target in event.get("outputs") or []:
+                key = (source["namespace"], source["name"])
+                edges.setdefault(key, set()).add((target["namespace"], target["name"]))
+    written_by_ingest = {
+        (d["namespace"], d["name"])
+        for e in events
+        if e["job"]["name"] == "ingest.app" and e["eventType"] == "COMPLETE"
+        for d in e["outputs"]
+    }
+    start = next(d for d in written_by_ingest if d[1].endswith("raw.app_orders"))
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        node = frontier.pop()
+        for nxt in edges.get(node, ()):
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                frontier.append(nxt)
+    export = (f"file://{first_run.exports_dir}", "marts/fct_revenue_daily.parquet")
+    assert export in paths
+    chain = [name for _, name in paths[export]]
+    layers = [name.split(".")[1] if name.startswith("warehouse.") else "export" for name in chain]
+    assert layers[0] == "raw" and "staging" in layers and layers[-2:] == ["marts", "export"]
+    assert chain[-2] == "warehouse.marts.fct_revenue_daily"
+
+
+def test_status_exits_non_zero_on_a_stale_source_and_zero_on_fresh_ones(
+    first_run: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from lifecycle.cli import main
+
+    monkeypatch.setenv("LIFECYCLE_DATA_DIR", str(first_run.data_dir))
+    assert main(["status", "--as-of", (AS_OF + dt.timedelta(minutes=30)).isoformat()]) == 0
+    fresh = capsys.readouterr().out
+    assert "open incidents: 0" in fresh and "SLA BREACHED" not in fresh
+    assert main(["status", "--as-of", (AS_OF + dt.timedelta(days=5)).isoformat()]) == 3
+    stale = capsys.readouterr().out
+    assert "SLA BREACHED: app, events, ads" in stale
+    # The application's change log breaches its 26 h SLA before the ad platform's 54 h one.
+    assert main(["status", "--as-of", (AS_OF + dt.timedelta(hours=30)).isoformat()]) == 3
+    assert "SLA BREACHED: app, events\n" in capsys.readouterr().out + "\n"
+
+
 def test_failed_gate_keeps_the_last_publication(first_run: Settings):
     before = published(first_run, "_publication")
     exports = {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")}
@@ -170,3 +294,16 @@ def test_failed_gate_keeps_the_last_publication(first_run: Settings):
     assert {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")} == exports
     reports = sorted(Path(first_run.state_dir / "reports").glob("*.md"))
     assert any("FAILED" in r.read_text() for r in reports)
+
+
+def test_a_failed_gate_alerts_its_owner_once_in_the_outbox(first_run: Settings):
+    from lifecycle.observability.alerts import read_outbox
+
+    opened = [a for a in read_outbox(first_run) if a["kind"] == "opened"]
+    assert opened, "the failed dbt build sent no alert"
+    status_test = [a for a in opened if "accepted_values" in a["check"] and "status" in a["check"]]
+    assert len(status_test) == 1
+    alert = status_test[0]
+    assert "teleported" in alert["sample"]
+    assert alert["owner"] and alert["link"].endswith(f"incidents.html#{alert['incident_id']}")
+    assert alert["channels"] == {"webhook": "skipped: LIFECYCLE_ALERT_WEBHOOK_URL is not set"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lifecycle.config import Settings
 from lifecycle.dbt_runner import run_dbt
-from lifecycle.docs import analyses, coverage, health, quality
+from lifecycle.docs import analyses, coverage, health, incidents, quality
 from lifecycle.docs.pages import Site, render_pages
 from lifecycle.errors import LifecycleError
 from lifecycle.storage import connect_warehouse
@@ -28,6 +28,7 @@ def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
     _dbt_docs(settings, as_of)
     for name, text in render_pages(_read_site(settings, as_of)).items():
         _write(settings.site_dir / name, text)
+    _write(settings.site_dir / "incidents.html", _incidents_page(settings))
     return settings.site_dir / "index.html"
 
 
@@ -74,6 +75,14 @@ def _read_site(settings: Settings, as_of: dt.datetime) -> Site:
         has_data_docs=(settings.site_dir / "gx" / "index.html").exists(),
         run_report=reports[-1].read_text() if reports else None,
     )
+
+
+def _incidents_page(settings: Settings) -> str:
+    """The incidents page, from the run history (empty before the first run)."""
+    if not settings.warehouse_path.exists():
+        return incidents.render(incidents.Incidents())
+    with connect_warehouse(settings, read_only=True) as con:
+        return incidents.render(incidents.read_incidents(con))
 
 
 def _write(path: Path, text: str) -> None:

@@ -18,6 +18,7 @@ PAGES = (
     ("gx/index.html", "Data Docs"),
     ("quality.html", "Quality"),
     ("health.html", "Pipeline health"),
+    ("incidents.html", "Incidents"),
     ("analyses.html", "Analyses"),
     ("coverage.html", "Coverage"),
 )

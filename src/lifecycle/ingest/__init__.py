@@ -10,12 +10,15 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import duckdb
+
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.ingest.ads import load_ads
 from lifecycle.ingest.app import load_app
 from lifecycle.ingest.events import load_events
 from lifecycle.ingest.landing import Batch, ensure_ingest_log, log_failure
+from lifecycle.observability import lineage
 from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping
 
 
@@ -76,14 +79,31 @@ def ingest(
         for name, load in loaders:
             progress(f"ingest: {name} ...")
             result = SourceResult(name)
-            try:
-                result.batches, result.errors = load()
-            except LifecycleError as exc:
-                result.errors.append(str(exc))
-                log_failure(con, name, str(exc), as_of)
+            with lineage.job(settings, f"ingest.{name}") as job:
+                job.inputs.append(lineage.source_file(settings, SOURCE_PATHS[name]))
+                try:
+                    result.batches, result.errors = load()
+                except LifecycleError as exc:
+                    result.errors.append(str(exc))
+                    log_failure(con, name, str(exc), as_of)
+                job.outputs += [lineage.warehouse_table(settings, "raw", t) for t in _raw_tables(con, name)]
             results.append(result)
             progress(result.summary())
     return results
+
+
+#: Where each source's deliveries are, under the sources directory (the inputs of its ingestion).
+SOURCE_PATHS = {"app": "app.sqlite", "events": "events", "ads": "ads"}
+
+
+def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """The raw tables a source lands (``raw.<source>_<entity>``; bookkeeping tables start with ``_``)."""
+    rows = con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'raw' and starts_with(table_name, ?)"
+        " order by table_name",
+        [f"{source}_"],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def raise_for_errors(results: list[SourceResult]) -> None:

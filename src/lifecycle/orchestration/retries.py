@@ -8,6 +8,7 @@ the same data, and a bug or a broken configuration needs a person, not a loop.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -18,10 +19,16 @@ from dagster import Backoff, DagsterInstance, DagsterLogManager, DagsterRun, Fai
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
 from lifecycle.lock import Busy, exclusive
+from lifecycle.observability import history
 
 #: Waits of about 10, 20, 40 and 80 s: together under ingestion's 5-minute clock-skew tolerance, so a
 #: retried step of today's partition still lands what arrived while it waited.
 RETRY_POLICY = RetryPolicy(max_retries=4, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+#: The stage that ends a daily run (the docs site, downstream of everything): its success ends the run's
+#: record in the run history as succeeded.
+LAST_STAGE = "docs"
 
 
 class SourcesNotReady(Exception):
@@ -61,9 +68,18 @@ def is_transient(error: BaseException) -> bool:
 def stage(context: StepContext, settings: Settings, name: str) -> Iterator[None]:
     """Run one stage holding the data directory's lock (one writer per data directory); transient errors
     propagate to the retry policy, every other error becomes a Failure that is not retried."""
+    run_id, started_at = f"dagster-{context.run.run_id}", history.now()
     try:
         with exclusive(settings, f"orchestrate {name} (dagster run {context.run.run_id[:8]})"):
-            yield
+            try:
+                yield
+            except Exception as error:
+                if not is_transient(error):  # a retried attempt is recorded once it ends
+                    _record(settings, run_id, name, started_at, "failed", str(error))
+                raise
+            _record(settings, run_id, name, started_at, "ok", "")
+            if name == LAST_STAGE:
+                history.finish_run(settings, run_id)
     except Failure:
         raise
     except Exception as error:
@@ -71,3 +87,19 @@ def stage(context: StepContext, settings: Settings, name: str) -> Iterator[None]
             context.log.warning(f"{name}: transient failure, retried with backoff: {error}")
             raise
         raise Failure(description=f"{name}: {error}", allow_retries=False) from error
+
+
+def _record(
+    settings: Settings, run_id: str, name: str, started_at: dt.datetime, status: str, detail: str
+) -> None:
+    """The stage in the run history, as ``lifecycle run`` records its (run id: the gates' run label)."""
+    history.record_stage(
+        settings,
+        run_id,
+        name,
+        trigger="dagster",
+        as_of=None,
+        started_at=started_at,
+        status=status,
+        detail=detail,
+    )

@@ -29,7 +29,8 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
-from lifecycle.publish.reverse_etl import CrmExport, export_crm_segments
+from lifecycle.observability import history, lineage
+from lifecycle.publish.reverse_etl import CRM_INPUTS, CrmExport, export_crm_segments
 from lifecycle.quality.restatements import accepted_days
 from lifecycle.quality.verdict import PUBLISHED_SCHEMA, Verdict, marts_fingerprint, require_publishable
 from lifecycle.storage import connect, quote_ident, quote_literal
@@ -51,7 +52,41 @@ class Publication:
 
 
 def publish(settings: Settings) -> Publication:
-    """Publish the warehouse's marts if every gate passed on exactly them; GateFailed otherwise."""
+    """Publish the warehouse's marts if every gate passed on exactly them; GateFailed otherwise.
+
+    The publication joins the run history and its lineage (marts → analyst database, Parquet exports,
+    and the reverse-ETL export) is sent as OpenLineage events.
+    """
+    with lineage.job(settings, "publish", job_type="JOB") as job:
+        publication = _publish(settings)
+        record = read_publication(settings) or {}
+        job.inputs += [lineage.warehouse_table(settings, PUBLISHED_SCHEMA, t) for t in publication.tables]
+        # Each table's copy is a job of its own within the publication, so lineage says which mart each
+        # published table and file came from (one job's inputs and outputs would read as all to all).
+        for table in publication.tables:
+            with lineage.job(settings, f"publish.{table}", parent=job) as copy:
+                copy.inputs.append(lineage.warehouse_table(settings, PUBLISHED_SCHEMA, table))
+                copy.outputs += [
+                    lineage.analytics_table(settings, table),
+                    lineage.export_file(settings, f"marts/{table}.parquet"),
+                ]
+        with lineage.job(settings, "publish.reverse_etl", parent=job) as crm:
+            crm.inputs += [lineage.analytics_table(settings, t) for t in CRM_INPUTS]
+            crm.outputs += [
+                lineage.export_file(settings, p.name) for p in (publication.crm.csv, publication.crm.parquet)
+            ]
+    history.record_publication(
+        settings,
+        publication_id=publication.publication_id,
+        run_id=publication.run_id,
+        published_at=publication.published_at,
+        as_of=record.get("as_of"),
+        tables=publication.tables,
+    )
+    return publication
+
+
+def _publish(settings: Settings) -> Publication:
     if not settings.warehouse_path.exists():
         raise LifecycleError(f"no warehouse at {settings.warehouse_path}: run `lifecycle transform` first")
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

@@ -121,6 +121,10 @@ def contract_violations(
     return problems
 
 
+#: The published marts the CRM export reads (its lineage).
+CRM_INPUTS = ("dim_customers", "fct_customer_rfm")
+
+
 def export_crm_segments(analytics: Path, out_dir: Path) -> CrmExport:
     """Check the CRM segments of the publication ``analytics`` against the contract; write CSV and Parquet.
 

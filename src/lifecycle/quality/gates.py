@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
+from lifecycle.observability import lineage, monitoring, observe_gate
 from lifecycle.publish import read_publication
 from lifecycle.quality import verdict
 from lifecycle.quality.quarantine import MAX_SHARE, failed_loads, landed_files
 from lifecycle.quality.report import ExpectationOutcome, ValidationReport, record_history
 from lifecycle.quality.restatements import RELATIVE_CHANGE, accepted_days, find_restatements
-from lifecycle.quality.suites import runbook
+from lifecycle.quality.suites import LAYERS, runbook
 from lifecycle.quality.validate import validate
 
 #: Who answers for the gates on the pipeline's own records (the owner of raw and staging in dbt_project.yml).
@@ -41,9 +42,15 @@ def audit_build(
     settings: Settings, *, as_of: dt.datetime, run_id: str, progress: Callable[[str], None] = print
 ) -> ValidationReport:
     """Every suite of every layer on the built warehouse; results kept in ``audit.quality_results``."""
-    report = validate(settings, as_of=as_of, progress=progress)
-    report = _with(report, pipeline_checks(settings, marts=True))
+    with lineage.job(settings, "validate") as job:
+        report = validate(settings, as_of=as_of, progress=progress)
+        report = _with(report, pipeline_checks(settings, marts=True))
+        job.inputs += [
+            lineage.warehouse_table(settings, o.layer, o.table) for o in report.outcomes if o.layer in LAYERS
+        ]
     record_history(report, settings.warehouse_path, run_id)
+    # The watch on the marts' figures runs whatever the gate decides: an anomaly is worth knowing either way.
+    monitoring.watch(settings, run_id, as_of)
     progress(report.to_markdown())
     _decide(settings, "validate", report, run_id, as_of, judges_marts=True)
     return report
@@ -74,6 +81,7 @@ def _decide(
         failed=failed,
         judges_marts=judges_marts,
     )
+    observe_gate(settings, run_id, gate, report.outcomes)
     if not report.passed:
         raise GateFailed(f"{gate}: {report.summary()} ({'; '.join(failed[:10])}); nothing was published")
 

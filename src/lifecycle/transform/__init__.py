@@ -16,6 +16,7 @@ import duckdb
 from lifecycle.config import Settings
 from lifecycle.dbt_runner import DbtResult, NodeFailure, run_dbt
 from lifecycle.errors import GateFailed
+from lifecycle.observability import history, lineage, model_outcomes, observe_gate
 from lifecycle.quality import verdict
 from lifecycle.quality.dbt_tests import as_report, dbt_test_outcomes
 from lifecycle.quality.report import record_history
@@ -52,6 +53,17 @@ def transform(
     run_id = run_id or f"manual-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
     _record_test_history(settings, manifest, result, run_id, as_of)
+    history.record_dbt_nodes(settings, run_id, result.run_results)
+    lineage.emit_dbt(settings, result.target_dir)
+    observe_gate(
+        settings,
+        run_id,
+        "dbt build",
+        [*dbt_test_outcomes(manifest, result.run_results), *model_outcomes(manifest, result.run_results)],
+        samples={
+            f.name: _sample(settings, f.relation).removeprefix("; e.g. ") for f in failures if f.relation
+        },
+    )
     verdict.record(
         settings,
         "dbt build",
