@@ -194,6 +194,8 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
             days=args.days,
             clean=args.clean,
             progress=print,
+            app_database_url=settings.app_database_url,
+            replication_slot=settings.replication_slot,
         )
         print(summary)
     elif args.command == "ingest":
