@@ -194,6 +194,10 @@ def sync(url: str, sqlite_path: Path, *, slot: str | None) -> int:
             for rows in _read_log(sqlite_path, int(position)):
                 for _, group in groupby(rows, key=lambda r: r[4]):
                     copied += _write_second(conn, list(group))
+            # One durable commit flushes the WAL of all before it: a reader of the slot sees only
+            # flushed WAL, and the generated world should be readable as soon as generation returns.
+            conn.execute("set synchronous_commit = on")
+            conn.execute(f"update {WRITER_TABLE} set position = position")
     except psycopg.Error as exc:
         raise LifecycleError(f"writing the shop to PostgreSQL ({_safe(url)}) failed: {exc}") from exc
     return copied

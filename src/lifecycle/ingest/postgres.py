@@ -199,7 +199,7 @@ def _connect(url: str, **options: Any) -> Any:
 
 def slot_health(pg: Any, slot: str) -> SlotHealth:
     row = pg.execute(
-        "select active, confirmed_flush_lsn::text,"
+        "select database = current_database(), database, active, confirmed_flush_lsn::text,"
         " coalesce(pg_current_wal_lsn() - confirmed_flush_lsn, 0)::bigint,"
         " coalesce(pg_current_wal_lsn() - restart_lsn, 0)::bigint"
         " from pg_replication_slots where slot_name = %s",
@@ -207,7 +207,12 @@ def slot_health(pg: Any, slot: str) -> SlotHealth:
     ).fetchone()
     if row is None:
         return SlotHealth(slot, exists=False)
-    return SlotHealth(slot, True, bool(row[0]), row[1], int(row[2]), int(row[3]))
+    if not row[0]:
+        raise LifecycleError(
+            f"app: replication slot {slot!r} belongs to database {row[1]!r}, not this one (slots are "
+            "named per server): set LIFECYCLE_REPLICATION_SLOT to a name of its own"
+        )
+    return SlotHealth(slot, True, bool(row[2]), row[3], int(row[4]), int(row[5]))
 
 
 def load_app_postgres(
