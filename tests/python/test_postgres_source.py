@@ -24,10 +24,12 @@ import duckdb
 import pytest
 
 from lifecycle.config import Settings
+from lifecycle.docs import health
 from lifecycle.errors import LifecycleError
 from lifecycle.generate import generate, pg_cluster
 from lifecycle.ingest import ingest, raise_for_errors
 from lifecycle.ingest.postgres import (
+    SlotHealth,
     Transaction,
     change_frame,
     change_id,
@@ -35,6 +37,7 @@ from lifecycle.ingest.postgres import (
     lsn_text,
     made_by,
     parse_stream,
+    record_health,
 )
 from lifecycle.ingest.schemas import APP_TABLES
 from lifecycle.pipeline import DemoWorld, run
@@ -94,8 +97,21 @@ def test_as_of_lands_the_transactions_made_by_then_and_empty_ones_after_them():
 
 def test_truncate_is_refused_with_the_way_out():
     stream = [_row("0/10", action="B"), _row("0/20", action="T", schema="public", table="orders")]
-    with pytest.raises(LifecycleError, match="public.orders was truncated.*--full-refresh"):
+    with pytest.raises(LifecycleError, match=r"public\.orders was truncated.*--full-refresh"):
         parse_stream(stream)
+
+
+def test_slot_lag_is_kept_for_the_health_page_and_retained_wal_over_the_limit_warns(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("create schema raw")
+        behind = SlotHealth("lifecycle_app", True, False, "0/5000000", 3 * 2**20, 3 * 2**20)
+        assert record_health(con, behind, limit=2**30) is None
+        stalled = SlotHealth("lifecycle_app", True, False, "0/5000000", 1536 * 2**20, 1536 * 2**20)
+        warning = record_health(con, stalled, limit=2**30)
+        assert warning is not None and "retains 1,536 MiB of WAL (limit 1,024 MiB" in warning
+        state = health.read_health(con, dt.datetime(2026, 3, 2, 12))
+    html = health.render(state)
+    assert "Replication slot" in html and "over the limit" in html and "1,536.0 MiB" in html
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,7 +130,9 @@ def cluster() -> Iterator[pg_cluster.Cluster]:
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not installed (make postgres-deps installs postgresql-15)")
     if not any(Path(bin_dir).parent.glob("lib/wal2json.so")):
-        pytest.skip(f"wal2json not installed beside {bin_dir} (make postgres-deps installs postgresql-15-wal2json)")
+        pytest.skip(
+            f"wal2json not installed beside {bin_dir} (make postgres-deps installs postgresql-15-wal2json)"
+        )
     # /tmp itself, not pytest's tmp_path: the server's OS user must be able to reach the folder.
     root = Path(tempfile.mkdtemp(prefix="lifecycle-pg-", dir="/tmp"))
     root.chmod(0o755)
@@ -188,7 +206,19 @@ def _marts(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
                 "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
             ).fetchall()
         ]
-        return {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
+        marts = {}
+        for table in tables:
+            # when a row was ingested is the wall clock of each run, not content
+            columns = ", ".join(
+                f'"{name}"'
+                for (name,) in con.execute(
+                    "select column_name from information_schema.columns where table_schema = 'marts'"
+                    " and table_name = ? and column_name not like '%ingested_at' order by ordinal_position",
+                    [table],
+                ).fetchall()
+            )
+            marts[table] = con.execute(f"select {columns} from marts.{table} order by all").fetchall()
+        return marts
 
 
 def _current_rows(settings: Settings, table: str) -> list[tuple[object, ...]]:  # sorted by repr
@@ -211,9 +241,7 @@ def _current_rows(settings: Settings, table: str) -> list[tuple[object, ...]]:  
 def _source_rows(url: str, table: str) -> list[tuple[object, ...]]:
     """The table in PostgreSQL, typed as raw types it (prices as decimals, timestamps naive)."""
     columns = APP_TABLES[table]
-    casts = ", ".join(
-        f"{c}::numeric(18,2)" if t.startswith("DECIMAL") else c for c, t in columns.items()
-    )
+    casts = ", ".join(f"{c}::numeric(18,2)" if t.startswith("DECIMAL") else c for c, t in columns.items())
     return sorted(_sql(url, f"select {casts} from {table}"), key=repr)
 
 
@@ -257,8 +285,11 @@ def test_same_seed_in_sqlite_and_postgres_gives_identical_marts_and_a_day_adds_t
             [second],
         ).fetchone()
     assert stamps is not None and first < stamps[0] and stamps[1] <= second
-    lag = _sql(database_url, "select confirmed_flush_lsn = pg_current_wal_lsn() from pg_replication_slots"
-        " where database = current_database()")
+    lag = _sql(
+        database_url,
+        "select confirmed_flush_lsn = pg_current_wal_lsn() from pg_replication_slots"
+        " where database = current_database()",
+    )
     assert lag == [(True,)]
 
 
@@ -287,11 +318,20 @@ def test_kill_9_between_duckdb_commit_and_slot_confirmation_loses_and_duplicates
     reference, crashed = _world(tmp_path, "reference"), _world(tmp_path, "crashed", database_url)
     _generate(reference, days=3)
     _generate(crashed, days=3)
-    start = _sql(database_url, "select confirmed_flush_lsn::text from pg_replication_slots where database = current_database()")
+    start = _sql(
+        database_url,
+        "select confirmed_flush_lsn::text from pg_replication_slots where database = current_database()",
+    )
 
     rc = _ingest_cli(crashed, ("LIFECYCLE_FAILPOINT", "app-slot-before-confirm"))
     assert rc == -signal.SIGKILL
-    assert _sql(database_url, "select confirmed_flush_lsn::text from pg_replication_slots where database = current_database()") == start
+    assert (
+        _sql(
+            database_url,
+            "select confirmed_flush_lsn::text from pg_replication_slots where database = current_database()",
+        )
+        == start
+    )
     landed = _raw(crashed)
     assert sum(map(len, landed.values())) > 500  # the batch committed in DuckDB before the kill
 
@@ -299,7 +339,13 @@ def test_kill_9_between_duckdb_commit_and_slot_confirmation_loses_and_duplicates
     ingest(reference, as_of=dt.datetime(2026, 2, 4))
     assert _raw(crashed) == _raw(reference) == landed
     assert _duplicates(crashed) == 0
-    assert _sql(database_url, "select confirmed_flush_lsn::text from pg_replication_slots where database = current_database()") != start
+    assert (
+        _sql(
+            database_url,
+            "select confirmed_flush_lsn::text from pg_replication_slots where database = current_database()",
+        )
+        != start
+    )
 
 
 @pytest.mark.postgres
@@ -319,7 +365,9 @@ def test_a_dropped_slot_is_recreated_through_a_snapshot_without_loss_or_duplicat
     raise_for_errors(ingest(settings, as_of=dt.datetime(2026, 2, 6)))
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        (snapshot_rows,) = con.execute("select count(*) from raw.app_orders where _op = 'snapshot'").fetchone()
+        (snapshot_rows,) = con.execute(
+            "select count(*) from raw.app_orders where _op = 'snapshot'"
+        ).fetchone()
     assert snapshot_rows > 0
     for table in APP_TABLES:
         assert _current_rows(settings, table) == _source_rows(database_url, table), table
