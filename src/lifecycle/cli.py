@@ -129,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     as_of_option(sta)
 
+    pg = add(
+        "postgres",
+        "A local PostgreSQL cluster for the shop database under $LIFECYCLE_DATA_DIR/postgres (127.0.0.1, "
+        "$LIFECYCLE_POSTGRES_PORT); `start` prints the LIFECYCLE_APP_DATABASE_URL to set.",
+    )
+    pg.add_argument("action", choices=["start", "stop"])
+
     pr = add(
         "ci-pr",
         "Pull-request check: pre-commit on changed files, dbt build of modified models (unchanged parents "
@@ -207,8 +214,19 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
             days=args.days,
             clean=args.clean,
             progress=print,
+            app_database_url=settings.app_database_url,
+            replication_slot=settings.replication_slot,
         )
         print(summary)
+    elif args.command == "postgres":
+        from lifecycle.generate import pg_cluster
+
+        cluster = pg_cluster.Cluster(settings.postgres_dir, settings.postgres_port)
+        if args.action == "start":
+            print(f"export LIFECYCLE_APP_DATABASE_URL={pg_cluster.start(cluster)}")
+        else:
+            pg_cluster.stop(cluster)
+            print(f"stopped the cluster in {cluster.data}")
     elif args.command == "ingest":
         from lifecycle.ingest import ingest, raise_for_errors
 

@@ -25,6 +25,17 @@ class Settings:
     #: Whether OpenLineage events go where the client's own configuration says (``OPENLINEAGE_URL`` or
     #: ``OPENLINEAGE_CONFIG`` set) instead of the default file, ``lineage/events.jsonl``.
     lineage_from_environment: bool = False
+    #: ``postgresql://…``: the shop database lives in PostgreSQL and is ingested from a replication slot;
+    #: None keeps the embedded SQLite database (``sources/app.sqlite``).
+    app_database_url: str | None = None
+    #: The logical replication slot (wal2json) the app source is read from.
+    replication_slot: str = "lifecycle_app"
+    #: WAL a slot may hold back before it is reported as falling behind (bytes). 1 GiB: a day of the
+    #: shop's changes is a few megabytes, so this is weeks of missed runs, and far below a disk's size.
+    slot_retained_wal_limit: int = 1 << 30
+    #: The local PostgreSQL cluster of ``make postgres``.
+    postgres_port: int = 54329
+    postgres_dir_override: Path | None = None
 
     @property
     def sources_dir(self) -> Path:
@@ -86,6 +97,11 @@ class Settings:
         return self.data_dir / "lineage" / "events.jsonl"
 
     @property
+    def postgres_dir(self) -> Path:
+        """The local PostgreSQL cluster (``make postgres``): its data, socket directory and log."""
+        return self.postgres_dir_override or self.data_dir / "postgres"
+
+    @property
     def state_dir(self) -> Path:
         """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
         return self.data_dir / "state"
@@ -94,6 +110,7 @@ class Settings:
 def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
+    postgres_dir = os.environ.get("LIFECYCLE_POSTGRES_DIR")
     return Settings(
         data_dir=data_dir,
         dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
@@ -102,4 +119,9 @@ def load_settings() -> Settings:
         lineage_from_environment=bool(
             os.environ.get("OPENLINEAGE_URL") or os.environ.get("OPENLINEAGE_CONFIG")
         ),
+        app_database_url=os.environ.get("LIFECYCLE_APP_DATABASE_URL") or None,
+        replication_slot=os.environ.get("LIFECYCLE_REPLICATION_SLOT", "lifecycle_app"),
+        slot_retained_wal_limit=int(os.environ.get("LIFECYCLE_SLOT_RETAINED_WAL_LIMIT", 1 << 30)),
+        postgres_port=int(os.environ.get("LIFECYCLE_POSTGRES_PORT", "54329")),
+        postgres_dir_override=Path(postgres_dir).resolve() if postgres_dir else None,
     )

@@ -104,6 +104,8 @@ def ensure_sources(
         defects=defects,
         progress=progress,
         until=until,
+        app_database_url=settings.app_database_url,
+        replication_slot=settings.replication_slot,
     )
     return f"generated {days} day(s) from {start}, up to {until}"
 

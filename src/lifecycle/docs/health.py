@@ -37,6 +37,9 @@ class Health:
     #: (day, source, loaded, quarantined) from the ingest log
     ingest_per_day: list[tuple[dt.date, str, int, int]] = field(default_factory=list)
     quality: list[quality.Result] = field(default_factory=list)
+    #: the app source's replication slot at its last read (PostgreSQL shop only): checked at, slot,
+    #: exists, confirmed LSN, lag bytes, retained WAL bytes, retained limit bytes
+    replication_slot: tuple[Any, ...] | None = None
 
 
 def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
@@ -92,7 +95,21 @@ def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
             "select cast(started_at as date) as day, source, sum(rows_loaded), sum(rows_quarantined)"
             " from raw._ingest_log group by all order by day, source"
         ).fetchall()
+    if _has_table(con, "raw", "_replication_slot"):
+        health.replication_slot = con.execute(
+            "select * from raw._replication_slot order by checked_at desc limit 1"
+        ).fetchone()
     return health
+
+
+def _slot_row(health: Health) -> tuple[object, ...] | None:
+    if health.replication_slot is None:
+        return None
+    checked, slot, exists, confirmed, lag, retained, limit = health.replication_slot
+    state = "missing" if not exists else "over the limit" if retained > limit else "ok"
+    mib = 2**20
+    sizes = (f"{lag / mib:,.1f} MiB", f"{retained / mib:,.1f} MiB", f"{limit / mib:,.0f} MiB")
+    return (slot, state, confirmed, *sizes, checked)
 
 
 def _duration(seconds: float | None) -> str:
@@ -180,6 +197,7 @@ def render(health: Health) -> str:
         rows_chart=rows_chart,
         outside=outside,
         freshness_rows=_freshness_rows(health),
+        slot_row=_slot_row(health),
         ingest_chart=_ingest_chart(health),
         batch_rows=batch_rows,
         failed=sum(1 for b in health.batches if b[7] != "success"),

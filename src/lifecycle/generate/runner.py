@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lifecycle.errors import InputError
-from lifecycle.generate import ads, clickstream, ground_truth, planning, schema, writer
+from lifecycle.generate import ads, clickstream, ground_truth, pg_writer, planning, schema, writer
 from lifecycle.generate.params import VOLUMES, DefectRates
 from lifecycle.generate.sessions import LANDING_CAMPAIGN, Kind, Sessions, plan_visits
 from lifecycle.generate.state import (
@@ -86,6 +86,8 @@ def generate(
     progress: Callable[[str], None] | None = None,
     defects: DefectRates | None = None,
     until: dt.datetime | None = None,
+    app_database_url: str | None = None,
+    replication_slot: str | None = None,
 ) -> GenerationSummary:
     """Generate ``days`` days from ``start`` into ``sources_dir``, creating or continuing its world.
 
@@ -93,6 +95,8 @@ def generate(
     only days after the last one are generated: same arguments twice is a no-op). Seed, scale, clean and
     defect rates must match the world's. ``until`` (UTC, to the second; on the last requested day) stops
     the world's clock there: the sources hold nothing stamped later, and a later call continues the day.
+    ``app_database_url`` (``postgresql://…``): each day is also written to that PostgreSQL database
+    (``pg_writer``), whose replication slot ``replication_slot`` is created with its tables.
     """
     began = time.perf_counter()
     sources_dir = Path(sources_dir)
@@ -130,7 +134,13 @@ def generate(
         days_generated=len(todo),
         rows={"app": 0, "events": 0, "ads": 0},
     )
+
+    def copy_to_postgres() -> None:
+        if app_database_url:
+            pg_writer.sync(app_database_url, sources_dir / APP_DB, slot=replication_slot)
+
     if not todo:
+        copy_to_postgres()  # completes a copy a crash cut short
         say(f"sources already cover {start}..{until or last_asked}; nothing to do")
         if _release_pending(sources_dir, state.partial_until):  # finishes a release a crash cut short
             ground_truth.write_manifest(sources_dir)
@@ -149,6 +159,7 @@ def generate(
             day_began = time.perf_counter()
             day_until = clock if day == last_asked else None
             rows = _generate_day(conn, state, day, sources_dir, until=day_until, release=clock)
+            copy_to_postgres()
             for source, n in rows.items():
                 summary.rows[source] += n
             upto = "" if day_until is None else f" up to {format_ts(np.array([day_until]))[0][11:]}"

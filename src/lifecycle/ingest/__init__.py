@@ -71,7 +71,7 @@ def ingest(
         loaders: list[tuple[str, Callable[[], tuple[list[Batch], list[str]]]]] = [
             (
                 "app",
-                lambda: (load_app(con, sources / "app.sqlite", as_of=as_of, full_refresh=full_refresh), []),
+                lambda: (_load_app(con, settings, as_of, full_refresh, progress), []),
             ),
             ("events", lambda: load_events(con, sources / "events", as_of=as_of)),
             ("ads", lambda: load_ads(con, sources / "ads", as_of=as_of)),
@@ -104,6 +104,21 @@ def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
         [f"{source}_"],
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def _load_app(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.datetime | None,
+    full_refresh: bool,
+    progress: Callable[[str], None],
+) -> list[Batch]:
+    """The shop database: its PostgreSQL replication slot when configured, else the SQLite change log."""
+    if settings.app_database_url:
+        from lifecycle.ingest.postgres import load_from_slot
+
+        return load_from_slot(con, settings, as_of=as_of, full_refresh=full_refresh, progress=progress)
+    return load_app(con, settings.sources_dir / "app.sqlite", as_of=as_of, full_refresh=full_refresh)
 
 
 def raise_for_errors(results: list[SourceResult]) -> None:

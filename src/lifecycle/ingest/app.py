@@ -124,9 +124,20 @@ def _made_by(src: sqlite3.Connection, as_of: dt.datetime | None, watermark: int)
 
 
 def _land_changes(
-    con: duckdb.DuckDBPyConnection, changes: pd.DataFrame, batch: Batch, path: Path, low: int
+    con: duckdb.DuckDBPyConnection,
+    changes: pd.DataFrame,
+    batch: Batch,
+    path: Path,
+    low: int,
+    *,
+    source_file: str | None = None,
 ) -> None:
-    source_file = f"{path.name}#change_log"
+    """Land change rows (``change_id, table_name, op, row_key, changed_at, row_json``) in one transaction.
+
+    Rows with a change id above ``low`` already in raw (or quarantined) are dropped, so a re-read adds
+    nothing; ``source_file`` names where they were read (default: the SQLite change log).
+    """
+    source_file = source_file or f"{path.name}#change_log"
     con.register("_changes", changes)
     try:
         with transaction(con):
