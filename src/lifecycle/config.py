@@ -18,6 +18,8 @@ class Settings:
     data_dir: Path
     project_dir: Path = PROJECT_DIR
     dbt_target: str = "dev"
+    #: Raw data, quarantined lines and stored test failures older than this are deleted by each run.
+    retention_days: int = 400
 
     @property
     def sources_dir(self) -> Path:
@@ -77,4 +79,13 @@ class Settings:
 def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
-    return Settings(data_dir=data_dir, dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"))
+    retention = os.environ.get("LIFECYCLE_RETENTION_DAYS", "400")
+    if not retention.isdigit() or int(retention) < 1:
+        raise ValueError(
+            f"LIFECYCLE_RETENTION_DAYS={retention!r}: expected a whole number of days, at least 1"
+        )
+    return Settings(
+        data_dir=data_dir,
+        dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
+        retention_days=int(retention),
+    )
