@@ -170,3 +170,16 @@ def test_failed_gate_keeps_the_last_publication(first_run: Settings):
     assert {p.name: p.read_bytes() for p in first_run.exports_dir.glob("crm_segments.*")} == exports
     reports = sorted(Path(first_run.state_dir / "reports").glob("*.md"))
     assert any("FAILED" in r.read_text() for r in reports)
+
+
+def test_marts_follow_the_pii_classification(first_run: Settings):
+    """No value of a raw column tagged pii: direct reaches a mart, and every mart column holding hashed or
+    contact-shaped personal data is tagged (lifecycle.privacy.classification)."""
+    from lifecycle.config import PROJECT_DIR
+    from lifecycle.privacy.classification import classification_violations
+
+    salt = (first_run.state_dir / "pii_salt").read_text().strip()
+    with duckdb.connect(str(first_run.warehouse_path), read_only=True) as con:
+        hashed = con.execute("select count(email_hash) from marts.dim_customers").fetchone()
+        assert hashed and hashed[0] > 0  # the check has hashed contacts to recognise
+        assert classification_violations(con, PROJECT_DIR, salt) == []

@@ -288,3 +288,16 @@ def test_settings_read_the_retention_period(monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(ValueError, match="LIFECYCLE_RETENTION_DAYS"):
         load_settings()
     assert Settings(data_dir=Path("x")).retention_days == 400
+
+
+def test_erase_records_a_request_once_and_without_personal_data(settings: Settings):
+    from lifecycle.privacy.requests import record_request
+
+    now = dt.datetime(2026, 3, 1, 12)
+    assert record_request(settings, 42, "ticket PRIV-7", now=now) is True
+    assert record_request(settings, 42, "again", now=now) is False
+    with pytest.raises(LifecycleError, match="--reason is empty"):
+        record_request(settings, 43, "  ", now=now)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rows = con.execute("select * from raw._erasure_requests").fetchall()
+    assert rows == [(42, "operator", "ticket PRIV-7", now, None)]

@@ -21,7 +21,7 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.privacy.redaction import Erasure, redact_bytes, redact_catalog
-from lifecycle.storage import connect, quote_literal, rewrite_database
+from lifecycle.storage import connect, quote_ident, quote_literal, rewrite_database
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,8 @@ def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
         else (f"read_parquet({quote_literal(path)})")
     )
     with connect(settings=settings) as con:
+        if not erasure.identifiers and not _holds_erased_rows(con, reader, erasure):
+            return 0  # files are only loaded when they hold an erased person's personal columns
         con.execute(f"create table main.file_rows as select * from {reader}")
         rows = sum(redact_catalog(con, "memory", erasure).values())
         if rows:
@@ -104,6 +106,29 @@ def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
             con.execute(f"copy main.file_rows to {quote_literal(tmp)} ({options})")
             os.replace(tmp, path)
     return rows
+
+
+def _holds_erased_rows(con: duckdb.DuckDBPyConnection, reader: str, erasure: Erasure) -> bool:
+    """Whether a file has rows of an erased customer with a personal column still set (a cheap scan of
+    two or three columns, so the lake's files can be checked on every run)."""
+    names = [d[0] for d in con.execute(f"select * from {reader} limit 0").description]
+    personal = [quote_ident(c) for c in names if c in erasure.personal_columns and c != "customer_id"]
+    if "customer_id" in names and personal:
+        row = con.execute(
+            f"select count(*) from {reader} where try_cast(customer_id as bigint) in ({erasure.ids_sql})"
+            f" and ({' or '.join(f'{c} is not null' for c in personal)})"
+        ).fetchone()
+        if row and row[0]:
+            return True
+    if "raw_text" in names:
+        keys = ", ".join(quote_literal(k) for k in sorted(erasure.personal_columns - {"customer_id"}))
+        row = con.execute(
+            f"select count(*) from {reader} where json_valid(raw_text) and"
+            f" try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
+            f" and list_has_any(json_keys(raw_text), [{keys}])"
+        ).fetchone()
+        return bool(row and row[0])
+    return False
 
 
 def _text_file(settings: Settings, path: Path, erasure: Erasure) -> int:
