@@ -36,6 +36,7 @@ FINANCIAL_MARTS = ("fct_revenue_daily", "fct_orders", "fct_order_items", "fct_ma
 
 @dataclass(frozen=True)
 class Person:
+    first_email: str  # the account's e-mail at the first run; changed before the second
     email: str
     phone: str
     first_name: str
@@ -47,6 +48,8 @@ class Person:
             return hashlib.sha256((salt + value.strip().lower()).encode()).hexdigest()
 
         return {
+            "first email": self.first_email,
+            "first email hash": hashed(self.first_email),
             "email": self.email,
             "phone": self.phone,
             "first name": self.first_name,
@@ -58,10 +61,20 @@ class Person:
 
 
 DELETED = Person(
-    "zeldarine.quistorpfeld@example.org", "+41 79 555 01 23", "Zeldarine", "Quistorpfeld", "1911-11-11"
+    "zeldarine.first@example.org",
+    "zeldarine.quistorpfeld@example.org",
+    "+41 79 555 01 23",
+    "Zeldarine",
+    "Quistorpfeld",
+    "1911-11-11",
 )
 ERASED = Person(
-    "brunoslav.vantwestwoud@example.net", "+31 6 5550 9876", "Brunoslav", "Vantwestwoud", "1912-12-12"
+    "brunoslav.first@example.net",
+    "brunoslav.vantwestwoud@example.net",
+    "+31 6 5550 9876",
+    "Brunoslav",
+    "Vantwestwoud",
+    "1912-12-12",
 )
 
 
@@ -85,10 +98,10 @@ def _make_recognisable(settings: Settings) -> tuple[int, int]:
         ids = [r[0] for r in db.execute("select distinct customer_id from orders order by 1 limit 2")]
         for customer_id, person in zip(ids, (DELETED, ERASED), strict=True):
             db.execute(
-                "update customers set email = ?, phone = ?, first_name = ?, last_name = ?, birth_date = ?"
-                " where customer_id = ?",
+                "update customers set email = ?, phone = ?, first_name = ?, last_name = ?, birth_date = ?,"
+                " updated_at = '2026-03-04 20:00:00' where customer_id = ?",
                 [
-                    person.email,
+                    person.first_email,
                     person.phone,
                     person.first_name,
                     person.last_name,
@@ -97,6 +110,16 @@ def _make_recognisable(settings: Settings) -> tuple[int, int]:
                 ],
             )
     return ids[0], ids[1]
+
+
+def _change_emails(settings: Settings, ids: tuple[int, int]) -> None:
+    """A second version of each account, so the snapshot holds two (with the hashes of both e-mails)."""
+    with sqlite3.connect(settings.sources_dir / "app.sqlite", isolation_level=None) as db:
+        for customer_id, person in zip(ids, (DELETED, ERASED), strict=True):
+            db.execute(
+                "update customers set email = ?, updated_at = '2026-03-04 21:00:00' where customer_id = ?",
+                [person.email, customer_id],
+            )
 
 
 def _land_page_view_with_contact_data(settings: Settings) -> None:
@@ -130,6 +153,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     ensure_sources(settings, WORLD, AS_OF, quiet)
     deleted_id, erased_id = _make_recognisable(settings)
     run(settings, as_of=AS_OF, world=WORLD, progress=quiet)
+    _change_emails(settings, (deleted_id, erased_id))
     _land_page_view_with_contact_data(settings)
     run(settings, as_of=AS_OF, world=WORLD, progress=quiet, docs=True)
     before = published(settings, FINANCIAL_MARTS)
