@@ -158,6 +158,17 @@ def test_retention_keeps_what_the_models_still_read():
     }
 
 
+def test_tables_whose_history_a_model_reads_keep_every_version():
+    from lifecycle.privacy.retention import every_version_tables
+
+    assert every_version_tables(PROJECT_DIR) == {"app_orders"}
+    with duckdb.connect() as con:
+        _retention_world(con)
+        removed = expire(con, dt.datetime(2026, 1, 1), keep_every_version={"app_orders"})
+        (orders,) = con.execute("select count(*) from raw.app_orders").fetchone()  # type: ignore[misc]
+    assert orders == 4 and "raw.app_orders" not in removed
+
+
 def test_stored_failures_of_tests_the_project_no_longer_has_are_dropped(tmp_path: Path):
     manifest = tmp_path / "manifest.json"
     manifest.write_text(

@@ -3,8 +3,10 @@
 A raw row's age is the as-of of the ingestion batch that landed it (``raw._ingest_log.as_of``), so a
 replayed period ages as it would have. What the models still read is kept whatever its age, so the marts
 do not change: the current row of each key of the application's CDC tables (and the rows of the latest
-full-refresh snapshot), and the latest drop of each ad day and campaign. The incremental models keep the
-history they were built from; a full refresh of them after retention covers the retained period only.
+full-refresh snapshot), every version of a table whose history a model reads (the orders' statuses;
+declared in its source YAML as ``meta: {retention: every_version}``), and the latest drop of each ad day
+and campaign. The incremental models keep the history they were built from; a full refresh of them after
+retention covers the retained period only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from lifecycle.storage import quote_ident, quote_literal
 
@@ -21,10 +24,28 @@ from lifecycle.storage import quote_ident, quote_literal
 AUDIT_HISTORY = {"quality_results"}
 
 
+def every_version_tables(project_dir: Path) -> set[str]:
+    """Raw tables a model reads every version of (``meta: {retention: every_version}`` in the YAML)."""
+    tables = set()
+    for path in project_dir.glob("models/**/_*__sources.yml"):
+        for source in (yaml.safe_load(path.read_text()) or {}).get("sources") or []:
+            for table in source.get("tables") or []:
+                meta = (table.get("config") or {}).get("meta") or {}
+                if meta.get("retention") == "every_version":
+                    tables.add(table.get("identifier", table["name"]))
+    return tables
+
+
 def expire(
-    con: duckdb.DuckDBPyConnection, cutoff: dt.datetime, manifest: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    cutoff: dt.datetime,
+    manifest: Path | None = None,
+    *,
+    keep_every_version: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, int]:
-    """Delete what is older than ``cutoff``; rows (or tables) removed per relation."""
+    """Delete what is older than ``cutoff``; rows (or tables) removed per relation.
+
+    ``keep_every_version``: raw tables kept whole (``every_version_tables``)."""
     old_batches = (
         "select batch_id from raw._ingest_log"
         f" where coalesce(as_of, started_at) < timestamp {quote_literal(cutoff.isoformat(sep=' '))}"
@@ -41,8 +62,8 @@ def expire(
         keep = _still_read(con, table)
         if table == "_quarantine":
             sql = f"delete from raw._quarantine where batch_id in ({old_batches})"
-        elif table.startswith("_"):
-            continue  # bookkeeping: what landed, watermarks, the erasure log
+        elif table.startswith("_") or table in keep_every_version:
+            continue  # bookkeeping (what landed, watermarks, the erasure log), or history a model reads
         else:
             sql = f"delete from raw.{quote_ident(table)} where _batch_id in ({old_batches})" + (
                 f" and rowid not in ({keep})" if keep else ""

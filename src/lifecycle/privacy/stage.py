@@ -14,7 +14,7 @@ from lifecycle.pii import ensure_salt
 from lifecycle.privacy.classification import contact_data_sql, personal_columns, tagged_columns
 from lifecycle.privacy.redaction import Erasure, redact_catalog
 from lifecycle.privacy.requests import erased_customers, log_change, pending_customers, record_source_deletes
-from lifecycle.privacy.retention import expire
+from lifecycle.privacy.retention import every_version_tables, expire
 from lifecycle.privacy.stores import STORES, redact_store
 from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping, quote_ident, rewrite_database
 
@@ -84,7 +84,12 @@ def apply_privacy(
             )
             report.applied = len(pending)
         cutoff = as_of - dt.timedelta(days=settings.retention_days)
-        report.expired = expire(con, cutoff, settings.build_state_dir / "manifest.json")
+        report.expired = expire(
+            con,
+            cutoff,
+            settings.build_state_dir / "manifest.json",
+            keep_every_version=every_version_tables(settings.project_dir),
+        )
         for relation, rows in report.expired.items():
             log_change(con, "retention", relation, rows, now)
         con.execute("checkpoint")
