@@ -312,3 +312,39 @@ def test_erase_records_a_request_once_and_without_personal_data(settings: Settin
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rows = con.execute("select * from raw._erasure_requests").fetchall()
     assert rows == [(42, "operator", "ticket PRIV-7", now, None)]
+
+
+def test_every_store_of_the_list_is_redacted(tmp_path: Path):
+    """The lake, an exported Parquet and CSV, a published database and the site, each by its own rule."""
+    from lifecycle.privacy.stores import STORES, redact_store
+
+    settings = Settings(data_dir=tmp_path)
+    email = "erase-me@example.org"
+    lake = tmp_path / "lake" / "raw" / "app_customers"
+    lake.mkdir(parents=True)
+    exports = tmp_path / "publications" / "p1" / "exports"
+    exports.mkdir(parents=True)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text(f"<td>{email}</td>")
+    with duckdb.connect(str(exports.parent / "analytics.duckdb")) as con:
+        con.execute(f"create table dim_customers as select 7 as customer_id, sha256('{email}') as email_hash")
+        con.execute(f"copy (select 7 as customer_id, '{email}' as email) to '{lake / 'b1.parquet'}'")
+        con.execute(
+            f"copy (select 8 as customer_id, 'other@example.org' as email) to '{lake / 'b2.parquet'}'"
+        )
+        con.execute(
+            f"copy (select 7 as customer_id, '{email}' as note) to '{exports / 'crm.csv'}'"
+        )
+    erasure = Erasure((7,), (email,), frozenset({"email", "email_hash"}))
+    changed = {store.name: redact_store(settings, store, erasure) for store in STORES}
+    assert changed["Parquet lake"] == 1 and changed["published databases"] == 1
+    assert changed["CSV exports (CRM)"] == 1 and changed["docs site"] == 1
+    for path in [*tmp_path.rglob("*.parquet"), *tmp_path.rglob("*.csv"), *tmp_path.rglob("*.duckdb")]:
+        if path.name != "b2.parquet":
+            assert email.encode() not in path.read_bytes(), path
+    with duckdb.connect() as con:
+        assert con.execute(f"select email from '{lake / 'b1.parquet'}'").fetchall() == [(None,)]
+        assert con.execute(f"select email from '{lake / 'b2.parquet'}'").fetchall() == [
+            ("other@example.org",)
+        ]
+    assert "[erased]" in (tmp_path / "site" / "index.html").read_text()
