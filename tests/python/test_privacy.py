@@ -200,6 +200,8 @@ def test_urls_with_contact_data_reach_the_marts_redacted(world: World):
     (url,) = world.landing_url_before[0]
     assert "[redacted]" in url and "@" not in url and "5550" not in url, url
     assert "search?q=shoes" in url
+    reports = "".join(p.read_text() for p in (world.settings.state_dir / "reports").glob("*.md"))
+    assert "| privacy |" in reports and "1 free-text value(s) with contact data" in reports
 
 
 def test_no_file_under_the_data_directory_holds_the_people(world: World):
