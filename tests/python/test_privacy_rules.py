@@ -332,9 +332,7 @@ def test_every_store_of_the_list_is_redacted(tmp_path: Path):
         con.execute(
             f"copy (select 8 as customer_id, 'other@example.org' as email) to '{lake / 'b2.parquet'}'"
         )
-        con.execute(
-            f"copy (select 7 as customer_id, '{email}' as note) to '{exports / 'crm.csv'}'"
-        )
+        con.execute(f"copy (select 7 as customer_id, '{email}' as note) to '{exports / 'crm.csv'}'")
     erasure = Erasure((7,), (email,), frozenset({"email", "email_hash"}))
     changed = {store.name: redact_store(settings, store, erasure) for store in STORES}
     assert changed["Parquet lake"] == 1 and changed["published databases"] == 1
