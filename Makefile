@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 # Lint and test scratch space: never the user's data directory.
 SCRATCH := $(shell mktemp -d -u /tmp/lifecycle-lint.XXXXXX)
 
-.PHONY: run test test-gates test-soak lint fmt pytest browser-deps ci-setup lock bench clean ci-pr orchestrate \
+.PHONY: run test test-gates test-privacy test-soak lint fmt pytest browser-deps ci-setup lock bench clean ci-pr orchestrate \
 	postgres postgres-stop postgres-deps test-postgres
 
 $(STAMP): requirements.lock pyproject.toml
@@ -46,7 +46,7 @@ browser-deps:
 # Unit tests plus the end-to-end run (generate → ingest → dbt build with its tests → GE checkpoints →
 # publish → docs) at a tiny scale in a temporary directory.
 pytest: $(STAMP) browser-deps
-	$(BIN)/pytest -q -m "not soak and not gates and not postgres"
+	$(BIN)/pytest -q -m "not soak and not gates and not postgres and not privacy"
 
 # The quality gates against injected defects: one whole lifecycle run per case (~20 cases), ~6 min.
 test-gates: $(STAMP)
@@ -70,6 +70,11 @@ postgres-stop: $(STAMP)
 # marts, a kill -9 before the slot confirmation, a dropped slot, drift; ~3 min.
 test-postgres: $(STAMP) postgres-deps
 	$(BIN)/pytest -q -m postgres
+
+# Erasure (from the source and from `lifecycle erase`) and retention across a whole world: two lifecycle
+# runs and a byte scan of every file under the data directory, ~6 min.
+test-privacy: $(STAMP)
+	$(BIN)/pytest -q -m privacy
 
 # No false alarms: 30-day worlds (clean, default defects) run day by day; ~25 min, so not in `make test`.
 test-soak: $(STAMP)

@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
         "that has not passed every gate.",
     )
 
+    era = add(
+        "erase",
+        "Record a right-to-erasure request; the next `lifecycle run` removes or redacts that person's "
+        "personal data everywhere in the data directory (the customer key stays, so revenue is unchanged).",
+    )
+    era.add_argument("--customer-id", type=int, required=True, help="the customer's key in the shop")
+    era.add_argument("--reason", required=True, help="why: a ticket number or legal basis (no personal data)")
+
     doc = add("docs", "Build the static docs site under $LIFECYCLE_DATA_DIR/site.")
     as_of_option(doc)
     doc.add_argument("--serve", action="store_true", help="serve the site on localhost afterwards")
@@ -256,6 +264,16 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"published {len(publication.tables)} tables of run {publication.run_id} to {publication.path}"
             f" (publication {publication.publication_id})"
+        )
+    elif args.command == "erase":
+        from lifecycle.privacy.requests import record_request
+
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        new = record_request(settings, args.customer_id, args.reason, now=now)
+        print(
+            f"erasure of customer {args.customer_id} "
+            + ("recorded" if new else "was already recorded")
+            + ": the next `lifecycle run` applies it to every store"
         )
     elif args.command == "docs":
         from lifecycle.docs import build_docs

@@ -36,6 +36,8 @@ class Settings:
     #: The local PostgreSQL cluster of ``make postgres``.
     postgres_port: int = 54329
     postgres_dir_override: Path | None = None
+    #: Raw data, quarantined lines and stored test failures older than this are deleted by each run.
+    retention_days: int = 400
 
     @property
     def sources_dir(self) -> Path:
@@ -111,6 +113,11 @@ def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
     postgres_dir = os.environ.get("LIFECYCLE_POSTGRES_DIR")
+    retention = os.environ.get("LIFECYCLE_RETENTION_DAYS", "400")
+    if not retention.isdigit() or int(retention) < 1:
+        raise ValueError(
+            f"LIFECYCLE_RETENTION_DAYS={retention!r}: expected a whole number of days, at least 1"
+        )
     return Settings(
         data_dir=data_dir,
         dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
@@ -124,4 +131,5 @@ def load_settings() -> Settings:
         slot_retained_wal_limit=int(os.environ.get("LIFECYCLE_SLOT_RETAINED_WAL_LIMIT", 1 << 30)),
         postgres_port=int(os.environ.get("LIFECYCLE_POSTGRES_PORT", "54329")),
         postgres_dir_override=Path(postgres_dir).resolve() if postgres_dir else None,
+        retention_days=int(retention),
     )

@@ -1,4 +1,4 @@
-"""``lifecycle run``: every stage in order, with write–audit–publish.
+"""``lifecycle run``: every stage in order, with write–audit–publish (and privacy: erasure, retention).
 
 Data is written (ingest, dbt build), audited (dbt tests, GE checkpoints), and only then published. The
 first failed gate stops the run with a non-zero exit; the last good publication stays in place.
@@ -126,6 +126,7 @@ def run(
     """
     from lifecycle.docs import build_docs
     from lifecycle.ingest import ingest
+    from lifecycle.privacy import apply_privacy
     from lifecycle.publish import publish
     from lifecycle.quality.gates import audit_build, audit_raw
     from lifecycle.quality.restatements import accept
@@ -177,6 +178,10 @@ def run(
                 f"{sum(r.rows[1] for r in results)} rows loaded"
                 + (f", {len(problems)} problem(s)" if problems else "")
             )
+        with stage("privacy") as out:
+            # Before anything is built or published from raw: erasure requests reach every store (the
+            # published ones too), retention deletes what is past its period.
+            out.append(apply_privacy(settings, as_of=as_of, progress=progress).summary())
         with stage("audit raw") as out:
             out.append(audit_raw(settings, as_of=as_of, run_id=report.run_id, progress=progress).summary())
         with stage("transform"):

@@ -8,6 +8,7 @@ so no caller can forget a setting. A DuckDB file has one writer or many readers:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,53 @@ def connect_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.
     return con
 
 
+def rewrite_database(
+    path: Path,
+    *,
+    settings: Settings | None = None,
+    edit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+) -> tuple[int, int]:
+    """Copy the database at ``path`` into a fresh file and swap it in with one rename; sizes before, after.
+
+    Deleted or overwritten values stay in a DuckDB file's free blocks until the file is rewritten, and the
+    file never shrinks by itself (``checkpoint`` only marks blocks free). ``edit(con, catalog)`` changes a
+    scratch copy first (erasure of a published file that analysts may be reading), which is then copied
+    again, so the values it removed are not in the final file's free blocks either. Needs no other
+    connection to ``path`` open for writing (DuckDB's single writer).
+    """
+    before = path.stat().st_size
+    scratch = path.with_name(f".{path.name}.edit")
+    fresh = path.with_name(f".{path.name}.fresh")
+    for leftover in (
+        scratch,
+        fresh,
+        scratch.with_name(scratch.name + ".wal"),
+        fresh.with_name(fresh.name + ".wal"),
+    ):
+        leftover.unlink(missing_ok=True)
+    with connect(settings=settings) as con:
+        con.execute(f"attach {quote_literal(path)} as source_db (read_only)")
+        origin = "source_db"
+        if edit is not None:
+            con.execute(f"attach {quote_literal(scratch)} as scratch_db")
+            con.execute("copy from database source_db to scratch_db")
+            edit(con, "scratch_db")
+            con.execute("checkpoint scratch_db")
+            origin = "scratch_db"
+        con.execute(f"attach {quote_literal(fresh)} as fresh_db")
+        con.execute(f"copy from database {origin} to fresh_db")
+        con.execute("detach fresh_db")
+    scratch.unlink(missing_ok=True)
+    fd = os.open(fresh, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fresh.chmod(path.stat().st_mode & 0o777)
+    os.replace(fresh, path)
+    return before, path.stat().st_size
+
+
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> tuple[Any, ...]:
     """The row of a query that always returns exactly one (an aggregate, ``current_database()``).
 
@@ -74,7 +122,9 @@ def quote_ident(name: str) -> str:
 
 
 #: The raw schema's bookkeeping: what each ingestion batch read and landed, what it quarantined, where each
-#: source's change log was read up to, which files have landed, and how the sources' schemas drifted.
+#: source's change log was read up to, which files have landed, how the sources' schemas drifted, which
+#: customers must be forgotten (no personal data: the key and the reason) and what erasure and retention
+#: changed in place.
 RAW_BOOKKEEPING_DDL = """
 create schema if not exists raw;
 create table if not exists raw._ingest_log (
@@ -92,6 +142,13 @@ create table if not exists raw._watermarks (
 create table if not exists raw._manifest (
     source varchar, path varchar primary key, size bigint, sha256 varchar,
     batch_id varchar, loaded_at timestamp
+);
+create table if not exists raw._erasure_requests (
+    customer_id bigint primary key, source varchar, reason varchar, requested_at timestamp,
+    erased_at timestamp
+);
+create table if not exists raw._privacy_log (
+    logged_at timestamp, action varchar, store varchar, rows_changed bigint
 );
 create table if not exists raw._schema_changes (
     source varchar, entity varchar, field varchar, change varchar,

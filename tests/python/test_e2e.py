@@ -307,3 +307,14 @@ def test_a_failed_gate_alerts_its_owner_once_in_the_outbox(first_run: Settings):
     assert "teleported" in alert["sample"]
     assert alert["owner"] and alert["link"].endswith(f"incidents.html#{alert['incident_id']}")
     assert alert["channels"] == {"webhook": "skipped: LIFECYCLE_ALERT_WEBHOOK_URL is not set"}
+def test_marts_follow_the_pii_classification(first_run: Settings):
+    """No value of a raw column tagged pii: direct reaches a mart, and every mart column holding hashed or
+    contact-shaped personal data is tagged (lifecycle.privacy.classification)."""
+    from lifecycle.config import PROJECT_DIR
+    from lifecycle.privacy.classification import classification_violations
+
+    salt = (first_run.state_dir / "pii_salt").read_text().strip()
+    with duckdb.connect(str(first_run.warehouse_path), read_only=True) as con:
+        hashed = con.execute("select count(email_hash) from marts.dim_customers").fetchone()
+        assert hashed and hashed[0] > 0  # the check has hashed contacts to recognise
+        assert classification_violations(con, PROJECT_DIR, salt) == []

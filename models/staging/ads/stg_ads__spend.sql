@@ -21,7 +21,7 @@ renamed as (
         date as date_day,
         channel,
         campaign_id,
-        campaign_name,
+        {{ redact_contact_data('campaign_name') }} as campaign_name,
         impressions,
         clicks,
         spend,

@@ -4,8 +4,20 @@ source as (
     select * from {{ source('app', 'customers') }}
 ),
 
+erasure_requests as (
+    select * from {{ source('privacy', 'erasure_requests') }}
+),
+
 current_rows as (
     {{ latest_cdc_rows('source', 'customer_id') }}
+),
+
+-- A customer who asked to be forgotten is gone, as if the application had deleted the account (their
+-- orders keep the key, so revenue does not change; dim_customers keeps a row without attributes).
+not_erased as (
+    select *
+    from current_rows
+    where customer_id not in (select erasure_requests.customer_id from erasure_requests)
 ),
 
 -- Privacy at the first layer: contact details become salted hashes, names and birth dates are dropped.
@@ -19,7 +31,7 @@ renamed as (
         updated_at,
         deleted_at,
         deleted_at is not null as is_deleted
-    from current_rows
+    from not_erased
 )
 
 select * from renamed

@@ -39,7 +39,8 @@ first_delivery as (
         ) = 1
 ),
 
--- The schema change renamed `device` to `device_type`; both spellings mean the same thing.
+-- The schema change renamed `device` to `device_type`; both spellings mean the same thing. Free text
+-- from outside (URLs, search terms in them, campaigns, user agents) loses any e-mail address or phone.
 renamed as (
     select
         event_id,
@@ -47,16 +48,16 @@ renamed as (
         event_time,
         anonymous_id,
         customer_id,
-        user_agent,
+        {{ redact_contact_data('user_agent') }} as user_agent,
         platform,
         coalesce(device_type, device) as device_type,
         app_version,
-        page_url,
+        {{ redact_contact_data('page_url') }} as page_url,
         product_id,
         order_id,
-        utm_source,
-        utm_medium,
-        utm_campaign,
+        {{ redact_contact_data('utm_source') }} as utm_source,
+        {{ redact_contact_data('utm_medium') }} as utm_medium,
+        {{ redact_contact_data('utm_campaign') }} as utm_campaign,
         json_extract_string(context, '$.locale') as browser_locale,
         _ingested_at as ingested_at
     from first_delivery

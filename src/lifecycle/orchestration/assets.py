@@ -108,6 +108,11 @@ def ingest_assets(partitions: PartitionsDefinition) -> AssetsDefinition:
         # run goes on, and the raw gate judges what could not be landed (as `lifecycle run` does).
         if problems and context.retry_number < RETRY_POLICY.max_retries:
             raise SourcesNotReady(f"{len(problems)} source(s) could not be landed yet: {problems[0]}")
+        # Erasure and retention before anything is built from raw, as in `lifecycle run`.
+        from lifecycle.privacy import apply_privacy
+
+        with stage(context, settings, "privacy"):
+            context.log.info(apply_privacy(settings, as_of=as_of, progress=context.log.info).summary())
         for result in results:
             read, loaded, quarantined = result.rows
             yield MaterializeResult(

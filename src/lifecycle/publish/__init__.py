@@ -28,8 +28,9 @@ from typing import Any
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import GateFailed, LifecycleError
 from lifecycle.observability import history, lineage
+from lifecycle.privacy.classification import contact_data_violations
 from lifecycle.publish.reverse_etl import CRM_INPUTS, CrmExport, export_crm_segments
 from lifecycle.quality.restatements import accepted_days
 from lifecycle.quality.verdict import PUBLISHED_SCHEMA, Verdict, marts_fingerprint, require_publishable
@@ -101,6 +102,7 @@ def _publish(settings: Settings) -> Publication:
         tables, verdicts = _copy_marts(settings, folder, published_at)
         run_id = verdicts["validate"].run_id
         crm = export_crm_segments(folder / "analytics.duckdb", folder / "exports")
+        _refuse_contact_data(settings, folder)
         production = _keep_dbt_artifacts(settings, verdicts["dbt build"].dbt_invocation_id, folder)
         record = {
             "publication_id": publication_id,
@@ -169,6 +171,36 @@ def _copy_marts(
         con.execute("detach warehouse")
         con.execute("checkpoint")
     return tables, verdicts
+
+
+def _refuse_contact_data(settings: Settings, folder: Path) -> None:
+    """No published column and no export may hold a value shaped like an e-mail address or phone number:
+    personal data is hashed at staging and contact data in free text redacted there, so one here means a
+    model or a source let it through."""
+    with connect(settings=settings) as con:
+        con.execute(f"attach {quote_literal(folder / 'analytics.duckdb')} as published (read_only)")
+        tables = [
+            f"published.main.{quote_ident(r[0])}"
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'published' order by 1"
+            ).fetchall()
+        ]
+        exports = sorted((folder / "exports").rglob("*.parquet")) + sorted(
+            (folder / "exports").rglob("*.csv")
+        )
+        readers = [
+            f"read_csv({quote_literal(p)}, header = true, all_varchar = true)"
+            if p.suffix == ".csv"
+            else f"read_parquet({quote_literal(p)})"
+            for p in exports
+        ]
+        problems = contact_data_violations(con, tables + readers)
+    if problems:
+        raise GateFailed(
+            "publication refused: e-mail- or phone-shaped values in "
+            + "; ".join(problems[:10])
+            + " (redact them at staging: macros/redact_contact_data.sql, or hash the column)"
+        )
 
 
 def _keep_dbt_artifacts(settings: Settings, invocation_id: str | None, folder: Path) -> str | None:

@@ -125,7 +125,8 @@ class DbtProject:
                 source, declared = self._source_table(table)
             except LifecycleError:
                 return None
-            meta = _config(declared).get("meta") or _config(source).get("meta") or {}
+            # A table's meta adds to its source's, as dbt merges them.
+            meta = {**(_config(source).get("meta") or {}), **(_config(declared).get("meta") or {})}
             return meta.get("owner")
         try:
             path, node = self._model(table)

@@ -20,7 +20,7 @@ from lifecycle.observability import history, lineage, model_outcomes, observe_ga
 from lifecycle.quality import verdict
 from lifecycle.quality.dbt_tests import as_report, dbt_test_outcomes
 from lifecycle.quality.report import record_history
-from lifecycle.storage import connect_warehouse
+from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping
 
 
 def transform(
@@ -47,6 +47,10 @@ def transform(
         args += ["--select", *select]
     if full_refresh:
         args.append("--full-refresh")
+    # The erasure log is a dbt source (stg_app__customers reads it): a warehouse made before it existed
+    # gets an empty one rather than a failed build.
+    with connect_warehouse(settings) as con:
+        ensure_raw_bookkeeping(con)
     result = run_dbt(settings, args, as_of=as_of)
     failures = result.failures
     _keep_build_artifacts(settings)

@@ -1,0 +1,123 @@
+"""The redaction rules, applied the same way to any table: a warehouse table, a published table, or a
+Parquet or CSV file loaded into DuckDB.
+
+- **Rows of the person**: in a table with a ``customer_id``, the columns classified as personal
+  (``classification.personal_columns``) become null in that customer's rows; the key stays.
+- **Raw lines**: a JSON line (``raw_text``) about that customer loses its personal fields.
+- **Values anywhere**: text containing one of the person's identifiers (e-mail, phone, full name, or the
+  hash of the e-mail or phone) has it replaced, whatever the table or column.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import duckdb
+
+from lifecycle.storage import quote_ident, quote_literal
+
+#: What an erased identifier is replaced with in text.
+ERASED = "[erased]"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """The people to erase: their keys, and (for the requests being applied now) their identifiers."""
+
+    customer_ids: tuple[int, ...]
+    identifiers: tuple[str, ...] = ()
+    personal_columns: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def ids_sql(self) -> str:
+        return ", ".join(str(i) for i in self.customer_ids)
+
+
+def redact_table(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str, erasure: Erasure
+) -> int:
+    """Apply every rule to one table; the number of rows changed."""
+    if not erasure.customer_ids:
+        return 0
+    columns = {
+        name: dtype
+        for name, dtype in con.execute(
+            "select column_name, data_type from duckdb_columns()"
+            " where database_name = ? and schema_name = ? and table_name = ?",
+            [catalog, schema, table],
+        ).fetchall()
+    }
+    relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
+    changed = 0
+    personal = [c for c in columns if c in erasure.personal_columns and c != "customer_id"]
+    if "customer_id" in columns and personal:
+        changed += _count(
+            con,
+            f"update {relation} set {', '.join(f'{quote_ident(c)} = null' for c in personal)}"
+            f" where try_cast(customer_id as bigint) in ({erasure.ids_sql})"
+            f" and ({' or '.join(f'{quote_ident(c)} is not null' for c in personal)})",
+        )
+    if columns.get("raw_text") == "VARCHAR" and erasure.personal_columns:
+        keys = sorted(erasure.personal_columns - {"customer_id"})
+        patch = json.dumps(dict.fromkeys(keys))
+        changed += _count(
+            con,
+            f"update {relation} set raw_text = json_merge_patch(raw_text, {quote_literal(patch)})"
+            " where json_valid(raw_text)"
+            f" and try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
+            f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}])",
+        )
+    needles = _needles(erasure.identifiers)
+    if needles:
+        for column in (c for c, t in columns.items() if t == "VARCHAR"):
+            name = quote_ident(column)
+            value = name
+            for needle in needles:
+                value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
+            found = " or ".join(f"contains({name}, {quote_literal(n)})" for n in needles)
+            changed += _count(con, f"update {relation} set {name} = {value} where {found}")
+    return changed
+
+
+def _needles(identifiers: tuple[str, ...]) -> list[str]:
+    """Each identifier as written, lower-cased, and URL-encoded, longest first (no partial replacement)."""
+    variants = set()
+    for identifier in identifiers:
+        for form in (identifier, identifier.lower(), identifier.strip()):
+            variants |= {form, form.replace("@", "%40"), form.replace(" ", "+"), form.replace("+", "%2B")}
+    return sorted((v for v in variants if len(v) >= 6), key=lambda v: (-len(v), v))
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def redact_catalog(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    erasure: Erasure,
+    *,
+    skip_schemas: tuple[str, ...] = (),
+    only_schema: str | None = None,
+) -> dict[str, int]:
+    """Apply the rules to every base table of an attached database; rows changed per ``schema.table``."""
+    tables = con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ? order by 1, 2", [catalog]
+    ).fetchall()
+    changed = {}
+    for schema, table in tables:
+        if schema in skip_schemas or (only_schema is not None and schema != only_schema):
+            continue
+        rows = redact_table(con, catalog, schema, table, erasure)
+        if rows:
+            changed[f"{schema}.{table}"] = rows
+    return changed
+
+
+def redact_bytes(data: bytes, identifiers: tuple[str, ...]) -> bytes:
+    """A text file's bytes with every identifier replaced (JSON, HTML, Markdown, logs)."""
+    for needle in _needles(identifiers):
+        data = data.replace(needle.encode(), ERASED.encode())
+    return data

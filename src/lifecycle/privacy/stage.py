@@ -1,0 +1,152 @@
+"""The privacy stage of a run: erasure requests applied to every store, retention, and a rewrite of the
+warehouse so that what was removed is not left in its free blocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+
+from lifecycle.config import Settings
+from lifecycle.pii import ensure_salt
+from lifecycle.privacy.classification import contact_data_sql, personal_columns, tagged_columns
+from lifecycle.privacy.redaction import Erasure, redact_catalog
+from lifecycle.privacy.requests import erased_customers, log_change, pending_customers, record_source_deletes
+from lifecycle.privacy.retention import every_version_tables, expire
+from lifecycle.privacy.stores import STORES, redact_store
+from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping, quote_ident, rewrite_database
+
+
+@dataclass
+class PrivacyReport:
+    new_requests: int = 0
+    applied: int = 0
+    redacted: dict[str, int] = field(default_factory=dict)
+    expired: dict[str, int] = field(default_factory=dict)
+    free_text_contacts: int = 0
+    sizes: tuple[int, int] | None = None
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.new_requests} new erasure request(s), {self.applied} applied",
+            f"{sum(self.redacted.values())} value(s) redacted",
+            f"{sum(self.expired.values())} row(s) past retention deleted",
+            f"{self.free_text_contacts} free-text value(s) with contact data (redacted at staging)",
+        ]
+        if self.sizes:
+            parts.append(f"warehouse {self.sizes[0] / 1e6:.1f} → {self.sizes[1] / 1e6:.1f} MB")
+        return "; ".join(parts)
+
+
+def apply_privacy(
+    settings: Settings, *, as_of: dt.datetime, progress: Callable[[str], None] = lambda _: None
+) -> PrivacyReport:
+    """Apply erasure requests to every store and retention to raw; rewrite the warehouse if it changed."""
+    report = PrivacyReport()
+    if not settings.warehouse_path.exists():
+        return report
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    personal = frozenset(personal_columns(settings.project_dir))
+    with connect_warehouse(settings) as con:
+        ensure_raw_bookkeeping(con)
+        has_customers = _exists(con, "raw", "app_customers")
+        if has_customers:
+            report.new_requests = record_source_deletes(con, now)
+        everyone, pending = erased_customers(con), pending_customers(con)
+        identifiers = _identifiers(con, pending, settings) if pending and has_customers else ()
+        report.free_text_contacts = _free_text_contacts(con, settings, as_of)
+    erasure = Erasure(tuple(everyone), identifiers, personal)
+    # Copies outside the warehouse first, the raw tables last: until raw is redacted a failed run can be
+    # rerun, because the identifiers that the other stores are searched for are still found there.
+    if pending:
+        for store in STORES:
+            rows = redact_store(settings, store, erasure)
+            if rows:
+                report.redacted[store.name] = rows
+                progress(f"privacy: {store.name}: {rows} redacted")
+    elif everyone:  # the lake receives new batches every run, an erased customer's later changes too
+        for store in STORES:
+            if store.name == "Parquet lake" and (rows := redact_store(settings, store, erasure)):
+                report.redacted[store.name] = rows
+    with connect_warehouse(settings) as con:
+        changed = redact_catalog(con, "warehouse", erasure, skip_schemas=("raw",))
+        changed.update(redact_catalog(con, "warehouse", erasure, only_schema="raw"))
+        for relation, rows in changed.items():
+            log_change(con, "erasure", relation, rows, now)
+        report.redacted.update(changed)
+        if pending:
+            con.execute(
+                "update raw._erasure_requests set erased_at = ?"
+                f" where customer_id in ({', '.join(map(str, pending))})",
+                [now],
+            )
+            report.applied = len(pending)
+        cutoff = as_of - dt.timedelta(days=settings.retention_days)
+        report.expired = expire(
+            con,
+            cutoff,
+            settings.build_state_dir / "manifest.json",
+            keep_every_version=every_version_tables(settings.project_dir),
+        )
+        for relation, rows in report.expired.items():
+            log_change(con, "retention", relation, rows, now)
+        con.execute("checkpoint")
+    if changed or report.expired or pending:
+        report.sizes = rewrite_database(settings.warehouse_path, settings=settings)
+    return report
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?"
+        " and database_name = current_database()",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _identifiers(
+    con: duckdb.DuckDBPyConnection, customer_ids: list[int], settings: Settings
+) -> tuple[str, ...]:
+    """The values a person can be found by in text: every e-mail and phone they had, their full name, and
+    the salted hashes of the e-mails and phones (as ``macros/hash_pii.sql`` makes them). Held in memory
+    for this run only."""
+    salt = ensure_salt(settings).read_text().strip(" \t\n\r")
+    ids = ", ".join(map(str, customer_ids))
+    rows = con.execute(
+        f"""
+        with person as (select * from raw.app_customers where customer_id in ({ids}))
+        select distinct value from (
+            select email as value from person
+            union all select phone from person
+            union all select first_name || ' ' || last_name from person
+            union all select sha256(concat($salt, lower(trim(email)))) from person where email is not null
+            union all select sha256(concat($salt, lower(trim(phone)))) from person where phone is not null
+        )
+        where value is not null
+        """,
+        {"salt": salt},
+    ).fetchall()
+    return tuple(sorted(str(r[0]) for r in rows))
+
+
+def _free_text_contacts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.datetime) -> int:
+    """Values of the raw columns tagged ``free_text`` that hold contact data, in the batches landed for
+    this as-of (not the whole history again on every run): staging redacts them."""
+    total = 0
+    for tag in tagged_columns(settings.project_dir):
+        if tag.kind != "free_text" or not tag.relation.startswith("source:"):
+            continue
+        table = tag.relation.split(".", 1)[1]
+        if not _exists(con, "raw", table):
+            continue
+        column = quote_ident(tag.column)
+        row = con.execute(
+            f"select count(*) from raw.{quote_ident(table)} where {contact_data_sql(column)}"
+            " and _batch_id in (select batch_id from raw._ingest_log where as_of = ?)",
+            [as_of],
+        ).fetchone()
+        total += int(row[0]) if row else 0
+    return total

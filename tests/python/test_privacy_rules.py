@@ -1,0 +1,348 @@
+"""The privacy rules on tiny hand-made tables: redaction, the database rewrite, retention, classification
+and the shapes of contact data (the erasure of a whole world: test_privacy.py, make test-privacy)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from lifecycle.config import PROJECT_DIR, Settings
+from lifecycle.errors import LifecycleError
+from lifecycle.privacy.classification import (
+    EMAIL_REGEX,
+    PHONE_REGEX,
+    classification_violations,
+    contact_data_in,
+    personal_columns,
+    tagged_columns,
+)
+from lifecycle.privacy.redaction import ERASED, Erasure, redact_bytes, redact_catalog
+from lifecycle.privacy.retention import expire
+from lifecycle.storage import rewrite_database
+
+PERSONAL = frozenset({"email", "phone", "first_name", "last_name", "birth_date", "email_hash"})
+
+
+def test_the_person_rows_lose_their_personal_columns_and_keep_their_key():
+    with duckdb.connect() as con:
+        con.execute(
+            """
+            create table main.customers as select * from (values
+                (1, 'ann@example.org', 'Ann', date '1970-01-01', 'FR'),
+                (2, 'bob@example.org', 'Bob', date '1980-02-02', 'DE')
+            ) as t(customer_id, email, first_name, birth_date, country)
+            """
+        )
+        changed = redact_catalog(con, "memory", Erasure((1,), (), PERSONAL))
+        rows = con.execute("select * from main.customers order by 1").fetchall()
+    assert changed == {"main.customers": 1}
+    assert rows == [(1, None, None, None, "FR"), (2, "bob@example.org", "Bob", dt.date(1980, 2, 2), "DE")]
+
+
+def test_identifiers_are_replaced_in_any_text_and_raw_lines_lose_personal_fields():
+    line = '{"customer_id": 1, "email": "ann@example.org", "first_name": "Ann", "status": "x"}'
+    other = '{"customer_id": 2, "email": "bob@example.org", "first_name": "Bob"}'
+    with duckdb.connect() as con:
+        con.execute("create table main.quarantine (raw_text varchar, reason varchar)")
+        con.execute(
+            "insert into main.quarantine values (?, 'bad'), (?, 'bad'), ('not json ann@example.org', 'x')",
+            [line, other],
+        )
+        con.execute("create table main.pages (url varchar)")
+        con.execute("insert into main.pages values ('/s?q=ann%40example.org'), ('/s?q=shoes')")
+        redact_catalog(con, "memory", Erasure((1,), ("ann@example.org",), PERSONAL))
+        quarantine = [
+            r[0]
+            for r in con.execute("select raw_text from main.quarantine order by reason, raw_text").fetchall()
+        ]
+        pages = [r[0] for r in con.execute("select url from main.pages order by 1").fetchall()]
+    assert quarantine[0] == other  # someone else's line is untouched
+    assert '"email"' not in quarantine[1] and "Ann" not in quarantine[1] and '"status":"x"' in quarantine[1]
+    assert quarantine[2] == f"not json {ERASED}"
+    assert pages == [f"/s?q={ERASED}", "/s?q=shoes"]
+    assert redact_bytes(b"<td>ann@example.org</td>", ("ann@example.org",)) == f"<td>{ERASED}</td>".encode()
+
+
+def test_rewrite_shrinks_the_file_and_keeps_tables_and_views(tmp_path: Path):
+    path = tmp_path / "db.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema s")
+        con.execute("create table s.t as select range as id, md5(range::varchar) as v from range(300000)")
+        con.execute("create view s.v as select count(*) as n from s.t")
+        con.execute("delete from s.t where id >= 1000")
+        con.execute("checkpoint")
+    size = path.stat().st_size  # a checkpoint marks the blocks free; the file keeps its size
+    before, after = rewrite_database(path)
+    assert before == size and after < size / 4
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select n from s.v").fetchall() == [(1000,)]
+
+
+def test_rewrite_with_an_edit_leaves_the_edited_values_nowhere(tmp_path: Path):
+    path = tmp_path / "published.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "create table main.t as select range as customer_id, 'keep-' || range as email from range(5000)"
+        )
+        con.execute("insert into main.t values (99999, 'erase-me@example.org')")
+
+    def edit(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+        redact_catalog(con, catalog, Erasure((99999,), ("erase-me@example.org",), frozenset({"email"})))
+
+    rewrite_database(path, edit=edit)
+    assert b"erase-me@example.org" not in path.read_bytes()
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select email from main.t where customer_id = 99999").fetchall() == [(None,)]
+        assert con.execute("select count(*) from main.t").fetchall() == [(5001,)]
+
+
+def _retention_world(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw._ingest_log as select * from (values ('old', timestamp '2025-01-01 23:59:59'),"
+        " ('new', timestamp '2026-03-01 23:59:59')) as t(batch_id, as_of)"
+    )
+    con.execute("alter table raw._ingest_log add column started_at timestamp")
+    con.execute(
+        """
+        create table raw.app_orders as select * from (values
+            (1, 10, 'insert', 'placed', 'old'), (1, 11, 'update', 'paid', 'old'),
+            (2, 12, 'insert', 'placed', 'old'), (1, 20, 'update', 'shipped', 'new')
+        ) as t(order_id, _change_id, _op, status, _batch_id)
+        """
+    )
+    con.execute("alter table raw.app_orders add column _ingested_at timestamp")
+    con.execute(
+        "create table raw.events_clickstream as select * from (values ('e1', 'old'), ('e2', 'new'))"
+        " as t(event_id, _batch_id)"
+    )
+    con.execute(
+        """
+        create table raw.ads_spend as select * from (values
+            (date '2025-01-01', 'c', 1.0, 'a.csv', 'old'), (date '2025-01-01', 'c', 2.0, 'b.csv', 'old'),
+            (date '2025-01-02', 'c', 3.0, 'b.csv', 'old')
+        ) as t(date, campaign_id, spend, _source_file, _batch_id)
+        """
+    )
+    con.execute("alter table raw.ads_spend add column _ingested_at timestamp")
+    con.execute(
+        "create table raw._quarantine as"
+        " select * from (values ('old', 'x'), ('new', 'y')) as t(batch_id, raw_text)"
+    )
+
+
+def test_retention_keeps_what_the_models_still_read():
+    with duckdb.connect() as con:
+        _retention_world(con)
+        removed = expire(con, dt.datetime(2026, 1, 1))
+        orders = con.execute("select order_id, status from raw.app_orders order by 1").fetchall()
+        events = con.execute("select event_id from raw.events_clickstream").fetchall()
+        spend = con.execute("select date, spend from raw.ads_spend order by 1").fetchall()
+        quarantine = con.execute("select raw_text from raw._quarantine").fetchall()
+    # Superseded versions go; each order's current row stays, however old (order 2 never changed again).
+    assert orders == [(1, "shipped"), (2, "placed")]
+    assert events == [("e2",)]
+    assert spend == [(dt.date(2025, 1, 1), 2.0), (dt.date(2025, 1, 2), 3.0)]  # the latest drop per day
+    assert quarantine == [("y",)]
+    assert removed == {
+        "raw.app_orders": 2,
+        "raw.events_clickstream": 1,
+        "raw.ads_spend": 1,
+        "raw._quarantine": 1,
+    }
+
+
+def test_tables_whose_history_a_model_reads_keep_every_version():
+    from lifecycle.privacy.retention import every_version_tables
+
+    assert every_version_tables(PROJECT_DIR) == {"app_orders"}
+    with duckdb.connect() as con:
+        _retention_world(con)
+        removed = expire(con, dt.datetime(2026, 1, 1), keep_every_version={"app_orders"})
+        (orders,) = con.execute("select count(*) from raw.app_orders").fetchone()  # type: ignore[misc]
+    assert orders == 4 and "raw.app_orders" not in removed
+
+
+def test_stored_failures_of_tests_the_project_no_longer_has_are_dropped(tmp_path: Path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        '{"nodes": {"test.x": {"resource_type": "test", "relation_name": "\\"w\\".\\"audit\\".\\"kept\\""}}}'
+    )
+    with duckdb.connect() as con:
+        con.execute(
+            "create schema raw;"
+            " create table raw._ingest_log (batch_id varchar, as_of timestamp, started_at timestamp)"
+        )
+        con.execute("create schema audit")
+        for table in ("kept", "renamed_long_ago", "quality_results"):
+            con.execute(f"create table audit.{table} (a int)")
+        removed = expire(con, dt.datetime(2026, 1, 1), manifest)
+        left = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'audit'"
+            ).fetchall()
+        }
+    assert removed == {"audit.renamed_long_ago": 1}
+    assert left == {"kept", "quality_results"}
+
+
+@pytest.mark.parametrize(
+    ("text", "contact"),
+    [
+        ("https://shop.example/search?q=ann.lee%40example.co.uk", True),
+        ("/search?email=ann.lee@example.com&page=2", True),
+        ("/s?tel=%2B44%207700%20900123", True),
+        ("call +33 6 12 34 56 78 today", True),
+        ("order 12345678 shipped", False),  # eight digits: an id, not a phone
+        ("Mozilla/5.0 (Linux; Android 14) Chrome/120.0.6099.109 Mobile Safari/537.36", False),
+        ("0d1314fa-353a-4d37-9569-416784645964", False),  # a UUID's all-digit group is not a phone
+        ("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", False),
+        ("/p/12345", False),
+        ("Summer Sale 2026 – Shoes & Bags", False),
+    ],
+)
+def test_contact_data_shapes(text: str, contact: bool):
+    assert contact_data_in(text) is contact
+
+
+def test_the_staging_macro_and_python_share_the_shapes():
+    variables = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    assert (variables["contact_email_regex"], variables["contact_phone_regex"]) == (EMAIL_REGEX, PHONE_REGEX)
+    macro = (PROJECT_DIR / "macros" / "redact_contact_data.sql").read_text()
+    assert "var('contact_email_regex')" in macro or 'var("contact_email_regex")' in macro
+
+
+def test_every_free_text_source_column_is_redacted_in_its_staging_model():
+    free_text = [t for t in tagged_columns(PROJECT_DIR) if t.kind == "free_text"]
+    assert {t.column for t in free_text} >= {"page_url", "user_agent", "utm_campaign", "campaign_name"}
+    models = {p.stem: p.read_text() for p in PROJECT_DIR.glob("models/staging/**/stg_*.sql")}
+    for tag in free_text:
+        source = tag.relation.removeprefix("source:").split(".")[0]
+        readers = [sql for name, sql in models.items() if name.startswith(f"stg_{source}__")]
+        assert readers, tag
+        assert any(re.search(rf"redact_contact_data\('{tag.column}'\)", sql) for sql in readers), tag
+
+
+def test_personal_columns_come_from_the_yaml_tags():
+    assert {
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "birth_date",
+        "street",
+        "email_hash",
+    } <= personal_columns(PROJECT_DIR)
+
+
+def test_an_unknown_pii_tag_is_refused(tmp_path: Path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "_x__models.yml").write_text(
+        "version: 2\nmodels:\n  - name: m\n    columns:\n"
+        "      - name: c\n        config:\n          meta: {pii: yes}\n"
+    )
+    with pytest.raises(LifecycleError, match=r"_x__models.yml: column c of model:m has meta pii: True"):
+        tagged_columns(tmp_path)
+
+
+def _classified_world(con: duckdb.DuckDBPyConnection, salt: str, mart_sql: str) -> None:
+    con.execute("create schema raw; create schema marts")
+    con.execute("create table raw.app_customers as select 1 as customer_id, 'Ann@Example.org' as email")
+    con.execute(f"create table marts.dim_customers as {mart_sql}")
+
+
+@pytest.mark.parametrize(
+    ("mart_sql", "problem"),
+    [
+        (
+            "select 1 as customer_id, 'ann@example.org' as contact",
+            "contact: 1 value(s) of a raw column tagged pii: direct",
+        ),
+        (
+            "select 1 as customer_id, sha256('salt-0123456789abcdef' || 'ann@example.org') as contact_key",
+            "contact_key: holds personal data (1 hashed contact(s)",
+        ),
+        ("select 1 as customer_id, sha256('salt-0123456789abcdef' || 'ann@example.org') as email_hash", None),
+    ],
+)
+def test_classification_check_fails_on_untagged_or_unhashed_personal_data(mart_sql: str, problem: str | None):
+    salt = "salt-0123456789abcdef"
+    with duckdb.connect() as con:
+        _classified_world(con, salt, mart_sql)
+        problems = classification_violations(con, PROJECT_DIR, salt)
+    if problem is None:
+        assert problems == []  # dim_customers.email_hash is tagged pii: hashed
+    else:
+        assert any(problem in p for p in problems), problems
+
+
+def test_the_salted_hash_matches_the_macro():
+    # classification_violations recomputes hash_pii: concat(salt, lower(trim(value))), SHA-256 hex.
+    with duckdb.connect() as con:
+        (value,) = con.execute("select sha256(concat('s', lower(trim(' Ann@Example.org '))))").fetchone()  # type: ignore[misc]
+    assert value == hashlib.sha256(b"sann@example.org").hexdigest()
+
+
+def test_settings_read_the_retention_period(monkeypatch: pytest.MonkeyPatch):
+    from lifecycle.config import load_settings
+
+    monkeypatch.setenv("LIFECYCLE_RETENTION_DAYS", "30")
+    assert load_settings().retention_days == 30
+    monkeypatch.setenv("LIFECYCLE_RETENTION_DAYS", "soon")
+    with pytest.raises(ValueError, match="LIFECYCLE_RETENTION_DAYS"):
+        load_settings()
+    assert Settings(data_dir=Path("x")).retention_days == 400
+
+
+def test_erase_records_a_request_once_and_without_personal_data(settings: Settings):
+    from lifecycle.privacy.requests import record_request
+
+    now = dt.datetime(2026, 3, 1, 12)
+    assert record_request(settings, 42, "ticket PRIV-7", now=now) is True
+    assert record_request(settings, 42, "again", now=now) is False
+    with pytest.raises(LifecycleError, match="--reason is empty"):
+        record_request(settings, 43, "  ", now=now)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rows = con.execute("select * from raw._erasure_requests").fetchall()
+    assert rows == [(42, "operator", "ticket PRIV-7", now, None)]
+
+
+def test_every_store_of_the_list_is_redacted(tmp_path: Path):
+    """The lake, an exported Parquet and CSV, a published database and the site, each by its own rule."""
+    from lifecycle.privacy.stores import STORES, redact_store
+
+    settings = Settings(data_dir=tmp_path)
+    email = "erase-me@example.org"
+    lake = tmp_path / "lake" / "raw" / "app_customers"
+    lake.mkdir(parents=True)
+    exports = tmp_path / "publications" / "p1" / "exports"
+    exports.mkdir(parents=True)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text(f"<td>{email}</td>")
+    with duckdb.connect(str(exports.parent / "analytics.duckdb")) as con:
+        con.execute(f"create table dim_customers as select 7 as customer_id, sha256('{email}') as email_hash")
+        con.execute(f"copy (select 7 as customer_id, '{email}' as email) to '{lake / 'b1.parquet'}'")
+        con.execute(
+            f"copy (select 8 as customer_id, 'other@example.org' as email) to '{lake / 'b2.parquet'}'"
+        )
+        con.execute(f"copy (select 7 as customer_id, '{email}' as note) to '{exports / 'crm.csv'}'")
+    erasure = Erasure((7,), (email,), frozenset({"email", "email_hash"}))
+    changed = {store.name: redact_store(settings, store, erasure) for store in STORES}
+    assert changed["Parquet lake"] == 1 and changed["published databases"] == 1
+    assert changed["CSV exports (CRM)"] == 1 and changed["docs site"] == 1
+    for path in [*tmp_path.rglob("*.parquet"), *tmp_path.rglob("*.csv"), *tmp_path.rglob("*.duckdb")]:
+        if path.name != "b2.parquet":
+            assert email.encode() not in path.read_bytes(), path
+    with duckdb.connect() as con:
+        assert con.execute(f"select email from '{lake / 'b1.parquet'}'").fetchall() == [(None,)]
+        assert con.execute(f"select email from '{lake / 'b2.parquet'}'").fetchall() == [
+            ("other@example.org",)
+        ]
+    assert "[erased]" in (tmp_path / "site" / "index.html").read_text()
