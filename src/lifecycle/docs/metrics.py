@@ -1,5 +1,5 @@
-"""The semantic layer at site build time: MetricFlow's engine over the semantic manifest dbt wrote, its SQL run
-on the published marts (``published.open_published``), so every dashboard figure is a metric by name.
+"""The semantic layer at site build time: MetricFlow's engine over the semantic manifest dbt wrote, its SQL
+run on the published marts (``published.open_published``), so every dashboard figure is a metric by name.
 
 MetricFlow talks to a warehouse through a ``SqlClient``; ``PublishedSqlClient`` is one over a DuckDB
 connection of our own rather than dbt's adapter, which would open the warehouse file and take its lock.
@@ -26,7 +26,7 @@ from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
 
 from lifecycle.errors import LifecycleError
 
-SEMANTIC_MANIFEST = "semantic_manifest.json"
+NO_PARAMETERS = SqlBindParameterSet()
 
 
 class PublishedSqlClient:
@@ -45,16 +45,16 @@ class PublishedSqlClient:
         return self._renderer
 
     def query(
-        self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = SqlBindParameterSet()
+        self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMETERS
     ) -> MetricFlowDataTable:
         relation = self._con.execute(stmt, dict(sql_bind_parameter_set.param_dict) or None)
         columns = [d[0] for d in relation.description or ()]
         return MetricFlowDataTable.create_from_rows(column_names=columns, rows=relation.fetchall())
 
-    def execute(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = SqlBindParameterSet()) -> None:
+    def execute(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMETERS) -> None:
         self._con.execute(stmt, dict(sql_bind_parameter_set.param_dict) or None)
 
-    def dry_run(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = SqlBindParameterSet()) -> None:
+    def dry_run(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMETERS) -> None:
         self._con.execute(f"explain {stmt}", dict(sql_bind_parameter_set.param_dict) or None)
 
     def close(self) -> None:
@@ -99,7 +99,9 @@ class Metrics:
     def saved_query(self, name: str) -> MetricTable:
         """The saved query ``name`` as the semantic layer defines it."""
         if name not in self.saved_queries:
-            raise LifecycleError(f"no saved query {name!r} in the semantic layer (models/marts/*/_*__semantic.yml)")
+            raise LifecycleError(
+                f"no saved query {name!r} in the semantic layer (models/marts/*/_*__semantic.yml)"
+            )
         return self._run(MetricFlowQueryRequest.create(saved_query_name=name))
 
     def query(self, metrics: Sequence[str], group_by: Sequence[str] = ()) -> MetricTable:

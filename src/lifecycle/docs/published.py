@@ -40,7 +40,8 @@ def open_published(nodes: list[dict[str, Any]], analytics_path: Path) -> duckdb.
         models = [
             n
             for n in nodes
-            if n["resource_type"] in ("model", "snapshot", "seed") and (n.get("alias") or n["name"]) in published
+            if n["resource_type"] in ("model", "snapshot", "seed")
+            and (n.get("alias") or n["name"]) in published
         ]
         for database in sorted({m["database"] for m in models}):
             con.execute(f"attach ':memory:' as {quote_ident(database)}")
