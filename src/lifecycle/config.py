@@ -6,6 +6,7 @@ Every path the pipeline writes lives under one data directory (``LIFECYCLE_DATA_
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ class Settings:
     data_dir: Path
     project_dir: Path = PROJECT_DIR
     dbt_target: str = "dev"
+    #: Third-party CSS/JS that the Data Docs pages load, fetched from npm by `make` into the virtual
+    #: environment (lifecycle.quality.data_docs_assets).
+    web_assets_dir: Path = Path(sys.prefix) / "web-assets"
 
     @property
     def sources_dir(self) -> Path:
@@ -77,4 +81,9 @@ class Settings:
 def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
-    return Settings(data_dir=data_dir, dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"))
+    assets = os.environ.get("LIFECYCLE_WEB_ASSETS_DIR")
+    return Settings(
+        data_dir=data_dir,
+        dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
+        **({"web_assets_dir": Path(assets).resolve()} if assets else {}),
+    )
