@@ -46,7 +46,8 @@ SHIFTED = runbook(
 
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
-    statuses = ctx.dbt.accepted_values("fct_orders", "order_status")
+    statuses = [row["order_status"] for row in ctx.dbt.seed("order_statuses")]
+    order_value = ctx.dbt.macro("order_value", "gross_revenue", "discount_amount")
     day = ctx.last_complete_day
     return [
         gx.ExpectationSuite(
@@ -91,11 +92,11 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     for amount in AMOUNTS
                 ),
                 gxe.UnexpectedRowsExpectation(
-                    description="order_total = gross_revenue - discount_amount (within 0.01)",
-                    unexpected_rows_query="""
+                    description="order_total is the order value of macro order_value (within 0.01)",
+                    unexpected_rows_query=f"""
                         select order_id, gross_revenue, discount_amount, order_total
-                        from {batch}
-                        where abs(order_total - (gross_revenue - discount_amount)) > 0.01
+                        from {{batch}}
+                        where abs(order_total - {order_value}) > 0.01
                     """,
                     meta=meta(
                         rule="An order's total is its gross revenue minus its discounts, to the cent",
@@ -105,11 +106,14 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
-                    description="is_cancelled is true exactly when order_status is 'cancelled'",
+                    description="is_cancelled is true exactly for the statuses the seed order_statuses "
+                    "marks cancelled",
                     unexpected_rows_query="""
-                        select order_id, order_status, is_cancelled
-                        from {batch}
-                        where is_cancelled is distinct from (order_status = 'cancelled')
+                        select orders.order_id, orders.order_status, orders.is_cancelled
+                        from {batch} as orders
+                        left join seeds.order_statuses as statuses
+                            on orders.order_status = statuses.order_status
+                        where orders.is_cancelled is distinct from coalesce(statuses.is_cancelled, false)
                     """,
                     meta=meta(
                         rule="Cancelled orders, and only those, are excluded from revenue",
