@@ -48,9 +48,16 @@ def _saved(name: str) -> str:
     return f"saved query {name} (mf query --saved-query {name})"
 
 
+#: How many products the revenue dashboard ranks (as analyses/top_products.sql does).
+TOP_PRODUCTS = 20
+
+
 def revenue(metrics: Metrics) -> list[Chart]:
     daily = _sorted(metrics.saved_query("revenue_by_day"), "metric_time__day")
     monthly = _sorted(metrics.saved_query("revenue_by_month"), "metric_time__month")
+    products = sorted(
+        metrics.saved_query("product_sales").records(), key=lambda r: -(r["product_revenue"] or 0)
+    )[:TOP_PRODUCTS]
     return [
         Chart(
             charts.lines(
@@ -87,6 +94,18 @@ def revenue(metrics: Metrics) -> list[Chart]:
                 unit="revenue",
             ),
             _saved("revenue_by_month"),
+        ),
+        Chart(
+            charts.bars(
+                f"The {TOP_PRODUCTS} products with the most revenue",
+                products,
+                category="product__product_name",
+                value="product_revenue",
+                unit="revenue after discounts",
+                colour_by="product__category_name",
+                height=400,
+            ),
+            _saved("product_sales"),
         ),
     ]
 
