@@ -37,12 +37,15 @@ test: lint pytest
 ci-pr: $(INSTALLED)
 	$(BIN)/lifecycle ci-pr
 
+# ruff, mypy, sqlfluff, and MetricFlow's validation of the semantic layer (semantic models, metrics, saved
+# queries; its queries against data run in tests/python/test_e2e.py).
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests/python expectations
 	$(BIN)/ruff format --check src tests/python expectations
 	$(BIN)/mypy  # typecheck: src/, strict ([tool.mypy] in pyproject.toml)
 	@mkdir -p $(SCRATCH)/tmp
 	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff lint models analyses snapshots tests/dbt
+	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/mf validate-configs --skip-dw
 	@rm -rf $(SCRATCH)
 
 # Headless Chromium for tests/python/test_browser.py (the docs site in a real browser): Debian's packages,
