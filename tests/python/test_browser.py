@@ -154,6 +154,15 @@ def test_dbt_docs_model_page_shows_the_model_and_its_columns(browser, base_url: 
     assert requested_hosts(browser) <= {"127.0.0.1"}, "the docs fetched something from the internet"
 
 
+def test_dbt_docs_open_on_the_project_overview(browser, base_url: str, site: Settings):
+    browser.get(f"{base_url}/dbt/index.html#!/overview")
+    wait_for(lambda: "retailer's warehouse" in body_text(browser), "dbt docs show no project overview")
+    text = body_text(browser)
+    assert "Welcome!" not in text  # dbt's default text is replaced
+    assert "mf query" in text and "staging" in text
+    screenshot(browser, site, "dbt-overview")
+
+
 def test_dbt_docs_lineage_graph_renders(browser, base_url: str, site: Settings):
     from selenium.webdriver.common.by import By
 
