@@ -29,7 +29,7 @@ WRONG_STATUS = runbook(
     means="an order's status, cancelled flag or booking date disagrees with its definition, so it would be "
     "counted in (or left out of) revenue on the wrong day.",
     look="the failing orders in stg_app__orders and their change history in raw.app_orders.",
-    fix="a new status in the application: add it to the accepted values and the revenue rules first; "
+    fix="a new status in the application: add it to the seed order_statuses (is_cancelled) first; "
     "otherwise fix the CDC reader or int_orders_lifecycle and rebuild.",
 )
 MISSING = runbook(
