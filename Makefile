@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Data Docs' CSS/JS (jQuery, Bootstrap, Font Awesome, Vega, …): pinned npm releases fetched once with
+# `npm pack` into the venv (list: src/lifecycle/quality/data_docs_assets.py), served from the site at run
+# time, so the site needs no network. Needs npm (Debian: apt-get install npm).
+WEB_ASSETS := $(VENV)/web-assets/.fetched
+INSTALLED := $(STAMP) $(WEB_ASSETS)
 PYTHON ?= python3.11
 # Lint and test scratch space: never the user's data directory.
 SCRATCH := $(shell mktemp -d -u /tmp/lifecycle-lint.XXXXXX)
@@ -18,7 +23,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-run: $(STAMP)
+$(WEB_ASSETS): $(STAMP) src/lifecycle/quality/data_docs_assets.py
+	$(PY) -m lifecycle.quality.data_docs_assets fetch $(VENV)/web-assets
+	@touch $(WEB_ASSETS)
+
+run: $(INSTALLED)
 	$(BIN)/lifecycle run
 
 test: lint pytest
@@ -26,15 +35,18 @@ test: lint pytest
 # Pull-request check against the production in $LIFECYCLE_DATA_DIR (`make run` makes one): pre-commit on the
 # changed files, dbt build of state:modified+ into ci/pr.duckdb, GE on rebuilt marts, data diff.
 # Report: $LIFECYCLE_DATA_DIR/ci/pr_report.md (docs/pull-requests.md).
-ci-pr: $(STAMP)
+ci-pr: $(INSTALLED)
 	$(BIN)/lifecycle ci-pr
 
-lint: $(STAMP)
+# ruff, mypy, sqlfluff, and MetricFlow's validation of the semantic layer (semantic models, metrics, saved
+# queries; its queries against data run in tests/python/test_e2e.py).
+lint: $(INSTALLED)
 	$(BIN)/ruff check src tests/python expectations
 	$(BIN)/ruff format --check src tests/python expectations
 	$(BIN)/mypy  # typecheck: src/, strict ([tool.mypy] in pyproject.toml)
 	@mkdir -p $(SCRATCH)/tmp
 	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff lint models analyses snapshots tests/dbt
+	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/mf validate-configs --skip-dw
 	@rm -rf $(SCRATCH)
 
 # Headless Chromium for tests/python/test_browser.py (the docs site in a real browser): Debian's packages,
@@ -45,11 +57,11 @@ browser-deps:
 
 # Unit tests plus the end-to-end run (generate → ingest → dbt build with its tests → GE checkpoints →
 # publish → docs) at a tiny scale in a temporary directory.
-pytest: $(STAMP) browser-deps
+pytest: $(INSTALLED) browser-deps
 	$(BIN)/pytest -q -m "not soak and not gates and not postgres and not privacy"
 
 # The quality gates against injected defects: one whole lifecycle run per case (~20 cases), ~6 min.
-test-gates: $(STAMP)
+test-gates: $(INSTALLED)
 	$(BIN)/pytest -q -m gates
 
 # The shop database on PostgreSQL: Debian's server (15) and the wal2json output plugin, installed once.
@@ -60,27 +72,27 @@ postgres-deps:
 
 # A local cluster under $LIFECYCLE_DATA_DIR/postgres on 127.0.0.1:$LIFECYCLE_POSTGRES_PORT (default 54329),
 # logical WAL; prints the LIFECYCLE_APP_DATABASE_URL to export. `make postgres-stop` stops it.
-postgres: $(STAMP) postgres-deps
+postgres: $(INSTALLED) postgres-deps
 	$(BIN)/lifecycle postgres start
 
-postgres-stop: $(STAMP)
+postgres-stop: $(INSTALLED)
 	$(BIN)/lifecycle postgres stop
 
 # The PostgreSQL source end to end (its own cluster in /tmp): SQLite and PostgreSQL worlds give the same
 # marts, a kill -9 before the slot confirmation, a dropped slot, drift; ~3 min.
-test-postgres: $(STAMP) postgres-deps
+test-postgres: $(INSTALLED) postgres-deps
 	$(BIN)/pytest -q -m postgres
 
 # Erasure (from the source and from `lifecycle erase`) and retention across a whole world: two lifecycle
 # runs and a byte scan of every file under the data directory, ~6 min.
-test-privacy: $(STAMP)
+test-privacy: $(INSTALLED)
 	$(BIN)/pytest -q -m privacy
 
 # No false alarms: 30-day worlds (clean, default defects) run day by day; ~25 min, so not in `make test`.
-test-soak: $(STAMP)
+test-soak: $(INSTALLED)
 	$(BIN)/pytest -q -m soak -s
 
-fmt: $(STAMP)
+fmt: $(INSTALLED)
 	$(BIN)/ruff format src tests/python expectations
 	$(BIN)/ruff check --fix src tests/python expectations
 	@mkdir -p $(SCRATCH)/tmp
@@ -98,13 +110,13 @@ lock:
 # Writes $(LIFECYCLE_DATA_DIR)/bench/results.{json,md}. Override: make bench BENCH_SCALES="0.1 1" BENCH_DAYS=7 (quick)
 BENCH_SCALES ?= 1 10
 BENCH_DAYS ?= 28
-bench: $(STAMP)
+bench: $(INSTALLED)
 	BENCH_SCALES="$(BENCH_SCALES)" BENCH_DAYS="$(BENCH_DAYS)" $(PY) -m lifecycle.bench
 
 # The Dagster UI and daemon for $LIFECYCLE_DATA_DIR on 127.0.0.1 (DAGSTER_HOME under the data directory,
 # telemetry off); Ctrl-C stops both. docs/orchestration.md
 DAGSTER_PORT ?= 3000
-orchestrate: $(STAMP)
+orchestrate: $(INSTALLED)
 	$(PY) -m lifecycle.orchestration --port $(DAGSTER_PORT)
 
 clean:

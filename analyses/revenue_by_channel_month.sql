@@ -26,7 +26,7 @@ total as (
     select
         cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start,
         sum(order_count) as order_count,
-        sum(gross_revenue - discount_amount) as revenue
+        sum({{ order_value('gross_revenue', 'discount_amount') }}) as revenue
     from revenue_daily
     group by cast({{ dbt.date_trunc('month', 'date_day') }} as date)
 ),

@@ -38,6 +38,7 @@ PLATFORM = runbook(
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
     freshness = ctx.dbt.freshness("ads_spend")
+    sold = ctx.dbt.macro("order_value", "revenue.gross_revenue", "revenue.discount_amount")
     day = ctx.last_complete_day
     return [
         gx.ExpectationSuite(
@@ -102,24 +103,24 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                 gxe.UnexpectedRowsExpectation(
                     description="A day's attributed orders and revenue are at most its orders and "
                     "revenue after discounts in fct_revenue_daily",
-                    unexpected_rows_query="""
+                    unexpected_rows_query=f"""
                         with credited as (
                             select
                                 date_day,
                                 sum(attributed_orders) as attributed_orders,
                                 sum(attributed_revenue) as attributed_revenue
-                            from {batch}
+                            from {{batch}}
                             group by date_day
                         )
                         select credited.date_day, credited.attributed_orders, revenue.order_count,
                             credited.attributed_revenue,
-                            revenue.gross_revenue - revenue.discount_amount as sold
+                            {sold} as sold
                         from credited
                         left join marts.fct_revenue_daily as revenue
                             on credited.date_day = revenue.date_day
                         where credited.attributed_orders > coalesce(revenue.order_count, 0)
                             or credited.attributed_revenue
-                                > coalesce(revenue.gross_revenue - revenue.discount_amount, 0) + 0.01
+                                > coalesce({sold}, 0) + 0.01
                     """,
                     meta=meta(
                         rule="Each order is credited to at most one campaign (last touch), so credit "

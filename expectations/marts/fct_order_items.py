@@ -64,6 +64,7 @@ LINES_AGAINST_ORDERS = """
 
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
+    line_value = ctx.dbt.macro("order_value", "gross_amount", "discount_amount")
     lookback = int(ctx.dbt.var("lookback_days"))
     return [
         gx.ExpectationSuite(
@@ -79,13 +80,13 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     ctx, time_column="placed_at", value="discount_amount", measure="discount per order line"
                 ),
                 gxe.UnexpectedRowsExpectation(
-                    description="gross_amount = quantity × unit_price and net_amount = gross_amount − "
-                    "discount_amount (within 0.01)",
-                    unexpected_rows_query="""
+                    description="gross_amount = quantity × unit_price and net_amount is the line's order "
+                    "value (macro order_value; within 0.01)",
+                    unexpected_rows_query=f"""
                         select order_item_id, quantity, unit_price, gross_amount, discount_amount, net_amount
-                        from {batch}
+                        from {{batch}}
                         where abs(gross_amount - quantity * unit_price) > 0.01
-                            or abs(net_amount - (gross_amount - discount_amount)) > 0.01
+                            or abs(net_amount - {line_value}) > 0.01
                     """,
                     meta=meta(
                         rule="A line's gross is quantity × unit price and its net is gross minus discount",

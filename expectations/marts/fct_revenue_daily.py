@@ -40,6 +40,7 @@ LATE = runbook(
 
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
+    net_revenue = ctx.dbt.macro("net_revenue", "gross_revenue", "discount_amount", "refund_amount")
     day = ctx.last_complete_day
     return [
         gx.ExpectationSuite(
@@ -69,11 +70,11 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
-                    description="net_revenue = gross_revenue - discount_amount - refund_amount (within 0.01)",
-                    unexpected_rows_query="""
+                    description="net_revenue as macro net_revenue defines it (within 0.01)",
+                    unexpected_rows_query=f"""
                         select date_day, gross_revenue, discount_amount, refund_amount, net_revenue
-                        from {batch}
-                        where abs(net_revenue - (gross_revenue - discount_amount - refund_amount)) > 0.01
+                        from {{batch}}
+                        where abs(net_revenue - {net_revenue}) > 0.01
                     """,
                     meta=meta(
                         rule="Net revenue is gross revenue minus discounts minus refunds, to the cent",

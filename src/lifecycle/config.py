@@ -6,6 +6,7 @@ Every path the pipeline writes lives under one data directory (``LIFECYCLE_DATA_
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class Settings:
     postgres_dir_override: Path | None = None
     #: Raw data, quarantined lines and stored test failures older than this are deleted by each run.
     retention_days: int = 400
+    #: Third-party CSS/JS that the Data Docs pages load, fetched from npm by `make` into the virtual
+    #: environment (lifecycle.quality.data_docs_assets).
+    web_assets_dir: Path = Path(sys.prefix) / "web-assets"
 
     @property
     def sources_dir(self) -> Path:
@@ -113,6 +117,7 @@ def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
     postgres_dir = os.environ.get("LIFECYCLE_POSTGRES_DIR")
+    assets = os.environ.get("LIFECYCLE_WEB_ASSETS_DIR")
     retention = os.environ.get("LIFECYCLE_RETENTION_DAYS", "400")
     if not retention.isdigit() or int(retention) < 1:
         raise ValueError(
@@ -132,4 +137,5 @@ def load_settings() -> Settings:
         postgres_port=int(os.environ.get("LIFECYCLE_POSTGRES_PORT", "54329")),
         postgres_dir_override=Path(postgres_dir).resolve() if postgres_dir else None,
         retention_days=int(retention),
+        **({"web_assets_dir": Path(assets).resolve()} if assets else {}),
     )

@@ -154,6 +154,15 @@ def test_dbt_docs_model_page_shows_the_model_and_its_columns(browser, base_url: 
     assert requested_hosts(browser) <= {"127.0.0.1"}, "the docs fetched something from the internet"
 
 
+def test_dbt_docs_open_on_the_project_overview(browser, base_url: str, site: Settings):
+    browser.get(f"{base_url}/dbt/index.html#!/overview")
+    wait_for(lambda: "retailer's warehouse" in body_text(browser), "dbt docs show no project overview")
+    text = body_text(browser)
+    assert "Welcome!" not in text  # dbt's default text is replaced
+    assert "mf query" in text and "staging" in text
+    screenshot(browser, site, "dbt-overview")
+
+
 def test_dbt_docs_lineage_graph_renders(browser, base_url: str, site: Settings):
     from selenium.webdriver.common.by import By
 
@@ -179,6 +188,7 @@ def test_our_pages_link_from_the_index_and_render_offline(browser, base_url: str
         a.get_attribute("href").removeprefix(base_url + "/") for a in browser.find_elements(By.TAG_NAME, "a")
     }
     pages = {
+        "dashboards.html",
         "quality.html",
         "health.html",
         "analyses.html",
@@ -208,3 +218,79 @@ def test_our_pages_link_from_the_index_and_render_offline(browser, base_url: str
     assert all(c.size["width"] > 100 for c in charts)
     assert browser.find_elements(By.CSS_SELECTOR, "svg[role=img] rect")
     assert requested_hosts(browser) <= {"127.0.0.1"}, "a page fetched something from the internet"
+
+
+#: Each dashboard page and the chart titles it must draw (every one a saved query of the semantic layer,
+#: except freshness, drawn from the pipeline's health records).
+DASHBOARDS = {
+    "dashboard-revenue.html": ["Revenue per day", "Orders per day", "Average order value per day"],
+    "dashboard-funnel.html": ["Human sessions reaching each funnel step", "Conversion rate and bot share"],
+    "dashboard-marketing.html": ["Return on ad spend by campaign", "Ad spend by channel and month"],
+    "dashboard-retention.html": ["Share of each first-order cohort", "New customers"],
+    "dashboard-freshness.html": ["Hours between each source's newest row", "Rows landed per day"],
+}
+#: What Vega draws for data: bars and cells (rect marks), lines, points.
+MARKS = ".mark-rect path, .mark-line path, .mark-symbol path"
+
+
+def test_every_dashboard_draws_its_charts(browser, base_url: str, site: Settings):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base_url}/dashboards.html")
+    listed = {
+        a.get_attribute("href").removeprefix(base_url + "/") for a in browser.find_elements(By.TAG_NAME, "a")
+    }
+    assert set(DASHBOARDS) <= listed
+    requested_hosts(browser)
+    for page, titles in DASHBOARDS.items():
+        browser.get(f"{base_url}/{page}")
+        charts = browser.find_elements(By.CSS_SELECTOR, "figure.chart svg[role=img]")
+        labels = [c.get_attribute("aria-label") for c in charts]
+        for title in titles:
+            assert any(label.startswith(title) for label in labels), f"{page}: no chart {title!r} in {labels}"
+        for chart in charts:
+            marks = chart.find_elements(By.CSS_SELECTOR, MARKS)
+            drawn = [m for m in marks if m.size["width"] > 0 or m.size["height"] > 0]
+            assert drawn, f"{page}: chart {chart.get_attribute('aria-label')!r} has no visible marks"
+            assert chart.size["width"] > 300
+        assert not browser.find_elements(By.CSS_SELECTOR, ".error"), f"{page} shows an error"
+        screenshot(browser, site, page.removesuffix(".html"))
+    assert requested_hosts(browser) <= {"127.0.0.1"}, "a dashboard fetched something from the internet"
+
+
+def test_data_docs_list_their_validations_with_the_network_disabled(
+    base_url: str, site: Settings, tmp_path: Path
+):
+    """A browser that can resolve no host but localhost: the Data Docs must still list every validation."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: run `make browser-deps`")
+    os.environ["SE_OFFLINE"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-offline'}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    try:
+        driver.get(f"{base_url}/gx/index.html")
+        rows = "table.ge-index-page-validation-results-table tbody tr"
+        wait_for(
+            lambda: len(driver.find_elements(By.CSS_SELECTOR, rows)) >= 5, "no validation results listed"
+        )
+        text = body_text(driver)
+        assert "marts.fct_orders" in text or "marts.fct_revenue_daily" in text
+        assert "Showing 1 to" in text  # bootstrap-table ran: it paginates the results
+        icons = driver.find_elements(By.CSS_SELECTOR, ".ge-success-icon, .fa-check-circle")
+        assert icons and icons[0].size["width"] > 0  # Font Awesome's font loaded from the site
+        screenshot(driver, site, "gx-index-offline")
+        assert requested_hosts(driver) <= {"127.0.0.1"}, "Data Docs asked for something off the site"
+    finally:
+        driver.quit()

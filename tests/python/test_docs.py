@@ -18,10 +18,26 @@ from lifecycle.docs.layout import PAGES
 
 def test_chart_is_svg_with_one_segment_per_non_zero_value_and_escaped_labels():
     svg = charts.stacked_bars("t<1>", ["2026-03-01", "<b>"], {"app": [3, 0], "events": [1, 2]})
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert svg.count("<rect") == 3 + 2  # three bar segments, two legend swatches
+    assert svg.startswith('<svg role="img" aria-label="t&lt;1&gt;"') and svg.endswith("</svg>")
+    assert svg.count('aria-roledescription="bar"') == 3  # one segment per non-zero value
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "t&lt;1&gt;" in svg
-    assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+    assert "<script" not in svg
+    assert "http" not in svg.replace("http://www.w3.org/2000/svg", "").replace(
+        "http://www.w3.org/1999/xlink", ""
+    )
+
+
+def test_line_bar_and_heatmap_charts_draw_one_mark_per_value():
+    records = [{"day": "2026-03-01", "a": 1.0, "b": 2.0}, {"day": "2026-03-02", "a": 3.0, "b": None}]
+    svg = charts.lines("lines", records, x="day", series={"a": "A", "b": "B"}, unit="n")
+    assert (
+        svg.count('aria-roledescription="line mark"') == 2 and svg.count('aria-roledescription="point"') == 3
+    )
+    svg = charts.bars("bars", records, category="day", value="a", unit="n", colour_by="b")
+    assert svg.count('aria-roledescription="bar"') == 2
+    cells = [{"x": 0, "y": "2026-01", "v": 1.0}, {"x": 1, "y": "2026-01", "v": 0.25}]
+    svg = charts.heatmap("cells", cells, x="x", y="y", value="v", x_title="months", y_title="cohort")
+    assert svg.count('aria-roledescription="rect mark"') == 2 and ">25%<" in svg
 
 
 def test_chart_without_data_says_so():

@@ -6,9 +6,12 @@ This is where dbt's tests (every model's, run by `dbt build`), its unit tests an
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -19,7 +22,9 @@ import duckdb
 import pytest
 
 from lifecycle.config import Settings
-from lifecycle.dbt_runner import run_dbt
+from lifecycle.dbt_runner import parse_project, run_dbt
+from lifecycle.docs.metrics import Metrics
+from lifecycle.docs.published import manifest_nodes, open_published
 from lifecycle.errors import GateFailed
 from lifecycle.pipeline import DemoWorld, run
 from lifecycle.publish import publish
@@ -137,6 +142,133 @@ def test_revenue_mart_reproduces_the_ground_truth(first_run: Settings):
     rows = published(first_run, "fct_revenue_daily")
     actual = [(r[0], r[1], float(r[2]), float(r[3]), float(r[4]), float(r[5])) for r in rows]
     assert actual == expected
+
+
+def _marts_by_day(settings: Settings) -> dict[dt.date, tuple[float, int, float | None, float]]:
+    """(net revenue, orders, ROAS, ad spend) per day, straight from the published marts."""
+    with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
+        rows = con.execute(
+            """
+            select revenue.date_day, revenue.net_revenue, revenue.order_count,
+                sum(marketing.attributed_revenue) / nullif(sum(marketing.spend), 0),
+                coalesce(sum(marketing.spend), 0)
+            from fct_revenue_daily as revenue
+            left join fct_marketing_daily as marketing on revenue.date_day = marketing.date_day
+            group by all
+            """
+        ).fetchall()
+    return {day: (float(net), count, roas, float(spend)) for day, net, count, roas, spend in rows}
+
+
+def test_metrics_by_name_equal_the_marts_and_the_ground_truth(first_run: Settings):
+    """The semantic layer as the dashboards query it (MetricFlow's engine on the published file)."""
+    target = first_run.dbt_target_dir
+    con = open_published(manifest_nodes(target / "manifest.json"), first_run.analytics_path)
+    try:
+        table = Metrics(target / "semantic_manifest.json", con).query(
+            ["net_revenue", "orders", "roas", "ad_spend"], ["metric_time__day"]
+        )
+    finally:
+        con.close()
+    metrics = {
+        r["metric_time__day"]: (r["net_revenue"], r["orders"], r["roas"], r["ad_spend"] or 0.0)
+        for r in table.records()
+        if r["net_revenue"] is not None
+    }
+    marts = _marts_by_day(first_run)
+    assert set(metrics) == set(marts) and len(marts) >= 4
+    for day, (net, orders, roas, spend) in marts.items():
+        assert metrics[day][:2] == (net, orders), day
+        assert metrics[day][3] == pytest.approx(spend, abs=0.005), day
+        assert metrics[day][2] == (None if roas is None else pytest.approx(roas, rel=1e-9)), day
+    assert any(roas for _, _, roas, _ in marts.values())  # ROAS compared on days with spend, not only nulls
+    truth = json.loads((first_run.sources_dir / "ground_truth.json").read_text())["daily"]
+    for d in truth:
+        day = dt.date.fromisoformat(d["date_day"])
+        assert metrics[day][:2] == (round(d["net_revenue"], 2), d["order_count"]), day
+        assert metrics[day][3] == pytest.approx(d["ad_spend"], abs=0.005), day
+
+
+def test_mf_query_reads_the_published_file(first_run: Settings):
+    """The README's `mf query`: dbt parses for target `published`, MetricFlow's CLI queries it read-only."""
+    published = dataclasses.replace(first_run, dbt_target="published")
+    parse_project(published, first_run.project_dir / "target")
+    out = first_run.data_dir / "tmp" / "mf_query.csv"
+    env = {**os.environ, "LIFECYCLE_DATA_DIR": str(first_run.data_dir), "LIFECYCLE_DBT_TARGET": "published"}
+    mf = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("mf")),
+            "query",
+            "--metrics",
+            "net_revenue,orders,roas",
+            "--group-by",
+            "metric_time__day",
+            "--csv",
+            str(out),
+            "--quiet",
+        ],
+        cwd=first_run.project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mf.returncode == 0, mf.stdout + mf.stderr
+    with out.open() as rows:
+        queried = {
+            dt.date.fromisoformat(r["metric_time__day"][:10]): (
+                float(r["net_revenue"]),
+                int(r["orders"]),
+                r["roas"],
+            )
+            for r in csv.DictReader(rows)
+            if r["net_revenue"]
+        }
+    marts = _marts_by_day(first_run)
+    assert {day: q[:2] for day, q in queried.items()} == {day: m[:2] for day, m in marts.items()}
+    for day, (_, _, roas, _) in marts.items():
+        assert (float(queried[day][2]) if queried[day][2] else None) == (
+            None if roas is None else pytest.approx(roas, rel=1e-6)
+        ), day
+
+
+def test_the_duckdb_cli_opens_the_published_file_read_only(first_run: Settings):
+    duckdb_cli = Path(sys.executable).with_name("duckdb")
+    shown = subprocess.run(
+        [
+            str(duckdb_cli),
+            "-readonly",
+            "-csv",
+            "-noheader",
+            str(first_run.analytics_path),
+            "-c",
+            "select count(*) from fct_orders",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert int(shown.stdout.strip()) == len(published(first_run, "fct_orders")) > 0
+    written = subprocess.run(
+        [str(duckdb_cli), "-readonly", str(first_run.analytics_path), "-c", "create table scribble (x int)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert written.returncode != 0 and "read-only" in (written.stdout + written.stderr).lower()
+
+
+def test_data_docs_load_nothing_from_the_internet(first_run: Settings):
+    """Every script, stylesheet, font and image of the Data Docs is served from the site; only links that a
+    reader may follow (``<a href>``) point outside."""
+    remote = re.compile(r"""<(\w+)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)""")
+    pages = list((first_run.site_dir / "gx").rglob("*.html"))
+    assert len(pages) > 10
+    loaded = {(tag, url) for page in pages for tag, url in remote.findall(page.read_text()) if tag != "a"}
+    assert loaded == set()
+    vendor = first_run.site_dir / "gx" / "static" / "vendor"
+    assert (vendor / "jquery@3.7.1" / "dist" / "jquery.min.js").stat().st_size > 10_000
 
 
 def test_second_run_is_idempotent(first_run: Settings):
@@ -307,6 +439,8 @@ def test_a_failed_gate_alerts_its_owner_once_in_the_outbox(first_run: Settings):
     assert "teleported" in alert["sample"]
     assert alert["owner"] and alert["link"].endswith(f"incidents.html#{alert['incident_id']}")
     assert alert["channels"] == {"webhook": "skipped: LIFECYCLE_ALERT_WEBHOOK_URL is not set"}
+
+
 def test_marts_follow_the_pii_classification(first_run: Settings):
     """No value of a raw column tagged pii: direct reaches a mart, and every mart column holding hashed or
     contact-shaped personal data is tagged (lifecycle.privacy.classification)."""

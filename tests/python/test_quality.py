@@ -44,6 +44,8 @@ WORLD = f"""
     create schema seeds;
     create table seeds.marketing_channels as
         select * from read_csv('{PROJECT_DIR / "seeds" / "marketing_channels.csv"}');
+    create table seeds.order_statuses as
+        select * from read_csv('{PROJECT_DIR / "seeds" / "order_statuses.csv"}');
     create table seeds.bot_user_agents as
         select * from read_csv('{PROJECT_DIR / "seeds" / "bot_user_agents.csv"}');
 

@@ -15,7 +15,7 @@ activity as (
         max(case when not is_cancelled then placed_at end) as last_order_at,
         count(case when not is_cancelled then order_id end) as order_count,
         coalesce(
-            sum(case when not is_cancelled then gross_revenue - discount_amount end), 0
+            sum(case when not is_cancelled then {{ order_value('gross_revenue', 'discount_amount') }} end), 0
         ) as lifetime_value
     from orders
     group by customer_id

@@ -10,6 +10,10 @@ order_items as (
     select * from {{ ref('stg_app__order_items') }}
 ),
 
+order_statuses as (
+    select * from {{ ref('order_statuses') }}
+),
+
 order_totals as (
     select
         order_id,
@@ -37,10 +41,12 @@ final as (
         cast(coalesce(order_totals.unit_count, 0) as bigint) as unit_count,
         cast(coalesce(order_totals.gross_revenue, 0) as decimal(18, 2)) as gross_revenue,
         cast(coalesce(order_totals.discount_amount, 0) as decimal(18, 2)) as discount_amount,
-        orders.order_status = 'cancelled' as is_cancelled
+        coalesce(order_statuses.is_cancelled, false) as is_cancelled
     from orders
     left join order_totals
         on orders.order_id = order_totals.order_id
+    left join order_statuses
+        on orders.order_status = order_statuses.order_status
 )
 
 select * from final

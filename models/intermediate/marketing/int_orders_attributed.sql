@@ -79,7 +79,10 @@ final as (
         numbered_orders.placed_at,
         numbered_orders.placed_date,
         cast(
-            numbered_orders.gross_revenue - numbered_orders.discount_amount as decimal(18, 2)
+            {{ order_value(
+                'numbered_orders.gross_revenue',
+                'numbered_orders.discount_amount'
+            ) }} as decimal(18, 2)
         ) as order_total,
         numbered_orders.is_cancelled,
         coalesce(numbered_orders.customer_order_number = 1, false) as is_first_order,

@@ -45,7 +45,9 @@ select
     cast(order_items.unit_price as decimal(18, 2)) as unit_price,
     cast(order_items.gross_amount as decimal(18, 2)) as gross_amount,
     cast(order_items.discount_amount as decimal(18, 2)) as discount_amount,
-    cast(order_items.gross_amount - order_items.discount_amount as decimal(18, 2)) as net_amount
+    cast(
+        {{ order_value('order_items.gross_amount', 'order_items.discount_amount') }} as decimal(18, 2)
+    ) as net_amount
 from order_items
 inner join recent_orders
     on order_items.order_id = recent_orders.order_id

@@ -19,6 +19,6 @@ select
     unit_count,
     gross_revenue,
     discount_amount,
-    cast(gross_revenue - discount_amount as decimal(18, 2)) as order_total,
+    cast({{ order_value('gross_revenue', 'discount_amount') }} as decimal(18, 2)) as order_total,
     is_cancelled
 from orders

@@ -62,5 +62,7 @@ select
     gross_revenue,
     discount_amount,
     refund_amount,
-    cast(gross_revenue - discount_amount - refund_amount as decimal(18, 2)) as net_revenue
+    cast(
+        {{ net_revenue('gross_revenue', 'discount_amount', 'refund_amount') }} as decimal(18, 2)
+    ) as net_revenue
 from final

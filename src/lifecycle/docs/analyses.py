@@ -1,15 +1,12 @@
 """The analyses page: each dbt analysis (``analyses/*.sql``), compiled by dbt, run read-only against the
 published ``analytics.duckdb``, and its result rendered as a table.
 
-dbt compiles ``ref('fct_x')`` to the warehouse's name for the model (``"warehouse"."marts"."fct_x"``).
-The published file holds the same tables in ``main``, so each published model is offered under its
-warehouse name as a view over the published table, in an in-memory database: the SQL runs as compiled, and
-an analysis that refers to anything unpublished fails with that name.
+dbt compiles ``ref('fct_x')`` to the warehouse's name for the model; ``published.open_published`` offers
+the published tables under those names, so the SQL runs as compiled.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ from typing import Any
 import duckdb
 
 from lifecycle.docs.layout import render_page
-from lifecycle.storage import connect, quote_ident, quote_literal
+from lifecycle.docs.published import manifest_nodes, open_published
 
 MAX_ROWS = 200
 
@@ -50,40 +47,12 @@ def _description(node: dict[str, Any]) -> str:
 
 def run_analyses(manifest_path: Path, analytics_path: Path) -> list[AnalysisResult]:
     """Every analysis in the manifest, by name, run against the published file (which is only read)."""
-    if not manifest_path.exists():
-        return []
-    manifest = json.loads(manifest_path.read_text())
-    nodes = manifest["nodes"].values()
+    nodes = manifest_nodes(manifest_path)
     analyses = sorted((n for n in nodes if n["resource_type"] == "analysis"), key=lambda n: n["name"])
     if not analyses:
         return []
-    con = connect()
+    con = open_published(nodes, analytics_path)
     try:
-        con.execute(f"attach {quote_literal(analytics_path)} as published (read_only)")
-        published = {
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables()"
-                " where database_name = 'published' and schema_name = 'main'"
-            ).fetchall()
-        }
-        models = [
-            n
-            for n in nodes
-            if n["resource_type"] in ("model", "snapshot", "seed")
-            and (n.get("alias") or n["name"]) in published
-        ]
-        databases = sorted({m["database"] for m in models})
-        for database in databases:
-            con.execute(f"attach ':memory:' as {quote_ident(database)}")
-        for schema in sorted({(m["database"], m["schema"]) for m in models}):
-            con.execute(f"create schema if not exists {quote_ident(schema[0])}.{quote_ident(schema[1])}")
-        for m in models:
-            table = m.get("alias") or m["name"]
-            con.execute(
-                f"create view {quote_ident(m['database'])}.{quote_ident(m['schema'])}.{quote_ident(table)} as"
-                f" select * from published.main.{quote_ident(table)}"
-            )
         return [_run_one(con, node) for node in analyses]
     finally:
         con.close()

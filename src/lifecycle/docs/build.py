@@ -12,8 +12,10 @@ from pathlib import Path
 
 from lifecycle.config import Settings
 from lifecycle.dbt_runner import run_dbt
-from lifecycle.docs import analyses, coverage, health, incidents, quality
+from lifecycle.docs import analyses, coverage, dashboards, health, incidents, quality
+from lifecycle.docs.metrics import Metrics
 from lifecycle.docs.pages import Site, render_pages
+from lifecycle.docs.published import manifest_nodes, open_published
 from lifecycle.errors import LifecycleError
 from lifecycle.storage import connect_warehouse
 
@@ -74,6 +76,7 @@ def _read_site(settings: Settings, as_of: dt.datetime) -> Site:
         publication=json.loads(publication.read_text()) if publication.exists() else None,
         has_data_docs=(settings.site_dir / "gx" / "index.html").exists(),
         run_report=reports[-1].read_text() if reports else None,
+        dashboards=_dashboards(settings, state),
     )
 
 
@@ -83,6 +86,19 @@ def _incidents_page(settings: Settings) -> str:
         return incidents.render(incidents.Incidents())
     with connect_warehouse(settings, read_only=True) as con:
         return incidents.render(incidents.read_incidents(con))
+
+
+def _dashboards(settings: Settings, state: health.Health) -> list[dashboards.Dashboard]:
+    """The dashboards: the semantic layer's saved queries on the published file (read-only: a running
+    pipeline is never blocked), in the in-memory database that names its tables as dbt does."""
+    target = settings.dbt_target_dir
+    if not settings.analytics_path.exists():
+        return dashboards.build(None, state)
+    con = open_published(manifest_nodes(target / "manifest.json"), settings.analytics_path)
+    try:
+        return dashboards.build(Metrics(target / "semantic_manifest.json", con), state)
+    finally:
+        con.close()
 
 
 def _write(path: Path, text: str) -> None:

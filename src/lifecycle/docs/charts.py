@@ -1,12 +1,14 @@
-"""Charts as inline SVG: the geometry is a pure function of the data, drawn by ``templates/stacked_bars.svg``,
-so the site needs no JavaScript and no CDN."""
+"""Every chart of the site: a Vega-Lite specification built with Altair, rendered to static SVG at build time
+by vl-convert (its own embedded engine: no browser, no JavaScript in the page, no CDN)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any
 
+import altair as alt
+import pandas as pd
+import vl_convert
 from markupsafe import Markup
 
 from lifecycle.docs.layout import render_fragment
@@ -14,109 +16,25 @@ from lifecycle.docs.layout import render_fragment
 #: Colour-blind-safe palette (Okabe-Ito), used in series order unless a series names its colour.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 STATUS_COLOURS = {"passed": "#1a7f37", "warned": "#d4a72c", "failed": "#cf222e"}
-#: Margins of the plot area inside the chart: left (y labels), right, top (title), bottom (x labels, legend).
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 28, 46
+WIDTH, HEIGHT = 680, 220
+
+Record = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Segment:
-    """One series' part of one bar, with its tooltip."""
+def to_svg(chart: alt.TopLevelMixin, title: str) -> Markup:
+    """The chart as inline SVG, announced to screen readers (and tests) as one image named ``title``.
 
-    x: float
-    y: float
-    width: float
-    height: float
-    colour: str
-    tooltip: str
+    vl-convert escapes every text it draws, so data values cannot inject markup.
+    """
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    label = Markup.escape(title)
+    return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))
 
 
-@dataclass(frozen=True)
-class Label:
-    x: float
-    y: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Gridline:
-    """A horizontal line of the y axis and its value."""
-
-    y: float
-    text: str
-
-    @property
-    def text_y(self) -> float:
-        return round(self.y + 4, 1)
-
-
-@dataclass(frozen=True)
-class Swatch:
-    """A legend entry: the series' colour and name."""
-
-    x: float
-    colour: str
-    name: str
-
-
-def _nice_max(value: float) -> float:
-    """The smallest 1/2/5 × 10^n at or above ``value``: a round top for the y axis."""
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1) if value >= 1 else 1
-    for step in (1, 2, 5, 10):
-        if step * magnitude >= value:
-            return float(step * magnitude)
-    return float(10 * magnitude)
-
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.2g}"
-
-
-def _gridlines(y_max: float, plot_h: float) -> list[Gridline]:
-    """The y axis: gridlines at 0, half and the top, each labelled with its value."""
-    return [Gridline(round(TOP + plot_h * (1 - f), 1), _number(y_max * f)) for f in (0, 0.5, 1)]
-
-
-def _segments(
-    categories: Sequence[str],
-    series: Mapping[str, Sequence[float]],
-    colour: Mapping[str, str],
-    unit: str,
-    y_max: float,
-    plot: tuple[float, float],
-) -> tuple[list[Segment], list[Label]]:
-    """The bars (one stacked segment per non-zero value) and the category labels under them."""
-    plot_w, plot_h = plot
-    slot = plot_w / len(categories)
-    bar_w = min(48.0, max(1.0, slot * 0.72))
-    # Label every n-th bar so labels (about 6.5 px per character) never overlap.
-    label_every = max(1, math.ceil((6.5 * max(len(c) for c in categories) + 8) / slot))
-    segments, labels = [], []
-    for i, category in enumerate(categories):
-        x = LEFT + slot * i + (slot - bar_w) / 2
-        base = TOP + plot_h
-        for name, values in series.items():
-            value = float(values[i] or 0)
-            if value <= 0:
-                continue
-            h = plot_h * value / y_max
-            base -= h
-            tooltip = f"{category} · {name}: {_number(value)} {unit}"
-            segments.append(
-                Segment(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), colour[name], tooltip)
-            )
-        if i % label_every == 0:
-            labels.append(Label(round(x + bar_w / 2, 1), TOP + plot_h + 14, category))
-    return segments, labels
-
-
-def _legend(colour: Mapping[str, str]) -> list[Swatch]:
-    swatches, x = [], LEFT
-    for name, fill in colour.items():
-        swatches.append(Swatch(x, fill, name))
-        x += 24 + 7 * len(name)
-    return swatches
+def _colour_scale(names: Sequence[str], colours: Mapping[str, str]) -> alt.Scale:
+    return alt.Scale(
+        domain=list(names), range=[colours.get(n, PALETTE[i % len(PALETTE)]) for i, n in enumerate(names)]
+    )
 
 
 def stacked_bars(
@@ -126,27 +44,155 @@ def stacked_bars(
     *,
     colours: Mapping[str, str] | None = None,
     unit: str = "rows",
-    width: int = 760,
-    height: int = 260,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> Markup:
     """A stacked bar chart: one bar per category, one stacked segment per series, with a legend."""
-    if not categories:
+    values = [
+        {"category": c, "series": name, "value": float(v[i] or 0)}
+        for name, v in series.items()
+        for i, c in enumerate(categories)
+        if v[i]
+    ]
+    if not values:
         return render_fragment("no_data.html", title=title)
-    colours = colours or {}
-    colour = {n: colours.get(n, PALETTE[i % len(PALETTE)]) for i, n in enumerate(series)}
-    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
-    totals = [sum(float(values[i] or 0) for values in series.values()) for i in range(len(categories))]
-    y_max = _nice_max(max(totals))
-    segments, labels = _segments(categories, series, colour, unit, y_max, (plot_w, plot_h))
-    return render_fragment(
-        "stacked_bars.svg",
-        title=title,
-        width=width,
-        height=height,
-        left=LEFT,
-        right_edge=width - RIGHT,
-        gridlines=_gridlines(y_max, plot_h),
-        segments=segments,
-        labels=labels,
-        legend=_legend(colour),
+    chart = (
+        alt.Chart(pd.DataFrame(values), title=title, width=width, height=height)
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "category:O", title=None, sort=list(categories), scale=alt.Scale(domain=list(categories))
+            ),
+            y=alt.Y("value:Q", title=unit, stack="zero"),
+            color=alt.Color(
+                "series:N",
+                title=None,
+                scale=_colour_scale(list(series), colours or {}),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            order=alt.Order("series:N"),
+            tooltip=["category:O", "series:N", alt.Tooltip("value:Q", format=",")],
+        )
     )
+    return to_svg(chart, title)
+
+
+def lines(
+    title: str,
+    records: Sequence[Record],
+    *,
+    x: str,
+    series: Mapping[str, str],
+    unit: str,
+    number_format: str = ",.0f",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Markup:
+    """One line per series (``column → label``) over the dates in ``x``, with a point per value."""
+    values = [
+        {"x": str(r[x]), "series": label, "value": float(r[column])}
+        for r in records
+        for column, label in series.items()
+        if r.get(column) is not None
+    ]
+    if not values:
+        return render_fragment("no_data.html", title=title)
+    chart = (
+        alt.Chart(pd.DataFrame(values), title=title, width=width, height=height)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("x:T", title=None, timeUnit="yearmonthdate"),
+            y=alt.Y("value:Q", title=unit, axis=alt.Axis(format=number_format)),
+            color=alt.Color(
+                "series:N",
+                title=None,
+                scale=_colour_scale(list(series.values()), {}),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("x:T", timeUnit="yearmonthdate", title="date"),
+                "series:N",
+                alt.Tooltip("value:Q", format=number_format),
+            ],
+        )
+    )
+    return to_svg(chart, title)
+
+
+def bars(
+    title: str,
+    records: Sequence[Record],
+    *,
+    category: str,
+    value: str,
+    unit: str,
+    colour_by: str | None = None,
+    number_format: str = ",.2f",
+    sort_descending: bool = True,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Markup:
+    """Horizontal bars: one per ``category``, longest first, optionally coloured by another column."""
+    values: list[dict[str, Any]] = [
+        {
+            "category": "(none)" if r[category] is None else str(r[category]),
+            "value": float(r[value]),
+            "colour": str(r[colour_by]) if colour_by else "",
+        }
+        for r in records
+        if r.get(value) is not None
+    ]
+    if not values:
+        return render_fragment("no_data.html", title=title)
+    encoding: dict[str, Any] = {
+        "y": alt.Y("category:N", title=None, sort="-x" if sort_descending else None),
+        "x": alt.X("value:Q", title=unit, axis=alt.Axis(format=number_format)),
+        "tooltip": ["category:N", alt.Tooltip("value:Q", format=number_format)],
+    }
+    if colour_by:
+        names = sorted({str(v["colour"]) for v in values})
+        encoding["color"] = alt.Color(
+            "colour:N",
+            title=colour_by.rsplit("__", 1)[-1],
+            scale=_colour_scale(names, {}),
+            legend=alt.Legend(orient="bottom"),
+        )
+    chart = (
+        alt.Chart(pd.DataFrame(values), title=title, width=width, height=height).mark_bar().encode(**encoding)
+    )
+    return to_svg(chart, title)
+
+
+def heatmap(
+    title: str,
+    records: Sequence[Record],
+    *,
+    x: str,
+    y: str,
+    value: str,
+    x_title: str,
+    y_title: str,
+    number_format: str = ".0%",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Markup:
+    """A grid of ``value`` by ``x`` and ``y`` with the value written in each cell (e.g. cohort retention)."""
+    values = [
+        {"x": str(r[x]), "y": str(r[y]), "value": float(r[value])}
+        for r in records
+        if r.get(value) is not None
+    ]
+    if not values:
+        return render_fragment("no_data.html", title=title)
+    base = alt.Chart(pd.DataFrame(values), title=title, width=width, height=height).encode(
+        x=alt.X("x:O", title=x_title), y=alt.Y("y:O", title=y_title)
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("value:Q", title=None, scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["y:O", "x:O", alt.Tooltip("value:Q", format=number_format)],
+    )
+    text = base.mark_text(baseline="middle").encode(
+        text=alt.Text("value:Q", format=number_format),
+        color=alt.condition(alt.datum.value > 0.5, alt.value("white"), alt.value("black")),
+    )
+    return to_svg(alt.layer(cells, text), title)

@@ -14,6 +14,7 @@ from markupsafe import Markup
 #: (file, title) of every page, in the order the navigation shows them.
 PAGES = (
     ("index.html", "Overview"),
+    ("dashboards.html", "Dashboards"),
     ("dbt/index.html", "Models & lineage"),
     ("gx/index.html", "Data Docs"),
     ("quality.html", "Quality"),

@@ -1,5 +1,6 @@
-"""The site's own pages from what the build read: the quality, health, analyses and coverage pages, and the
-index page that links them with dbt docs and Data Docs. Pure: no file is read or written here."""
+"""The site's own pages from what the build read: the dashboards, the quality, health, analyses and coverage
+pages, and the index page that links them with dbt docs and Data Docs. Pure: no file is read or written
+here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lifecycle.docs import analyses, coverage, health, quality
+from lifecycle.docs import analyses, coverage, dashboards, health, quality
 from lifecycle.docs.layout import render_page
 
 
@@ -28,6 +29,7 @@ class Site:
     has_data_docs: bool = False
     #: The latest run report (Markdown), None before the first run.
     run_report: str | None = None
+    dashboards: list[dashboards.Dashboard] = field(default_factory=list)
 
 
 def _latest_counts(results: list[quality.Result]) -> dict[str, int] | None:
@@ -62,4 +64,5 @@ def render_pages(site: Site) -> dict[str, str]:
         "analyses.html": analyses.render(site.analyses),
         "coverage.html": coverage.render(site.coverage),
         "index.html": index_page(site),
+        **dashboards.render(site.dashboards),
     }

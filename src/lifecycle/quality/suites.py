@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import jinja2
 import yaml
 
 from lifecycle.errors import LifecycleError
@@ -109,6 +110,17 @@ class DbtProject:
                     arguments = test["accepted_values"].get("arguments") or test["accepted_values"]
                     return list(arguments["values"])
         raise LifecycleError(f"{path}: {model}.{column} has no accepted_values test to read the values from.")
+
+    def macro(self, name: str, *arguments: str) -> str:
+        """The SQL of a business-rule macro of ``macros/business_rules.sql`` applied to ``arguments`` (column
+        names or expressions), e.g. ``macro("order_value", "gross_revenue", "discount_amount")``: suites
+        check a rule as dbt defines it instead of retyping it. Those macros use plain Jinja only."""
+        path = self.project_dir / "macros" / "business_rules.sql"
+        module = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(path.read_text()).module
+        macro = getattr(module, name, None)
+        if macro is None:
+            raise LifecycleError(f"{path}: no macro {name!r}.")
+        return str(macro(*arguments)).strip()
 
     def seed(self, name: str) -> list[dict[str, str]]:
         """The rows of ``seeds/<name>.csv``, as dbt loads them (values as text)."""

@@ -29,7 +29,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 
 from lifecycle.config import Settings
 from lifecycle.errors import LifecycleError
-from lifecycle.quality import gx_duckdb
+from lifecycle.quality import data_docs_assets, gx_duckdb
 from lifecycle.quality.report import ExpectationOutcome, Status, ValidationReport, record_history
 from lifecycle.quality.restatements import accepted_days
 from lifecycle.quality.suites import TableSuites, load_suites
@@ -126,6 +126,7 @@ def validate(
     say(f"building Data Docs in {docs_dir}")
     shutil.rmtree(docs_dir, ignore_errors=True)
     context.build_data_docs(site_names=[DOCS_SITE])
+    data_docs_assets.localize(docs_dir, settings.web_assets_dir)
     return ValidationReport(
         as_of=as_of, checked_at=checked_at, outcomes=tuple(outcomes), data_docs=docs_dir / "index.html"
     )
