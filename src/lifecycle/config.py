@@ -69,6 +69,11 @@ class Settings:
         return self.state_dir / "dbt-logs"
 
     @property
+    def lake_dir(self) -> Path:
+        """Raw batches as Parquet (``raw/<table>/<batch_id>.parquet``) for engines other than DuckDB."""
+        return self.data_dir / "lake"
+
+    @property
     def state_dir(self) -> Path:
         """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
         return self.data_dir / "state"
