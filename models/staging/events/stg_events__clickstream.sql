@@ -57,7 +57,7 @@ renamed as (
         utm_source,
         utm_medium,
         utm_campaign,
-        json_extract_string(context, '$.locale') as browser_locale,
+        {{ json_text('context', '$.locale') }} as browser_locale,
         _ingested_at as ingested_at
     from first_delivery
 )
