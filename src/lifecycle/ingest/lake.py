@@ -73,7 +73,9 @@ def export_new_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
                 batch = part_dir.name.removeprefix("_batch_id=")
                 target = table_dir / f"{batch}{SUFFIX}"
                 if len(files) != 1:
-                    raise RuntimeError(f"lake export of raw.{table} batch {batch}: {len(files)} files, expected 1")
+                    raise RuntimeError(
+                        f"lake export of raw.{table} batch {batch}: {len(files)} files, expected 1"
+                    )
                 _fsync(files[0])
                 os.replace(files[0], target)
                 count += 1

@@ -61,7 +61,9 @@ class TableComparison:
         for side, rows in ((left, self.only_left), (right, self.only_right)):
             if rows:
                 lines.append(f"  first rows only in {side} ({header}):")
-                lines.extend("    " + " | ".join("NULL" if v is None else str(v) for v in row) for row in rows)
+                lines.extend(
+                    "    " + " | ".join("NULL" if v is None else str(v) for v in row) for row in rows
+                )
         return "\n".join(lines)
 
 
