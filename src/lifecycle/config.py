@@ -18,6 +18,8 @@ class Settings:
     data_dir: Path
     project_dir: Path = PROJECT_DIR
     dbt_target: str = "dev"
+    #: Where Spark (dbt target ``spark``) keeps its managed tables; None: ``spark/warehouse`` here.
+    spark_warehouse: Path | None = None
 
     @property
     def sources_dir(self) -> Path:
@@ -74,6 +76,11 @@ class Settings:
         return self.data_dir / "lake"
 
     @property
+    def spark_warehouse_dir(self) -> Path:
+        """Spark's managed Parquet tables, one folder per table (``<schema>.db/<table>``); profiles.yml."""
+        return self.spark_warehouse or self.data_dir / "spark" / "warehouse"
+
+    @property
     def state_dir(self) -> Path:
         """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
         return self.data_dir / "state"
@@ -82,4 +89,9 @@ class Settings:
 def load_settings() -> Settings:
     """Read settings from the environment (see README, "Configuration")."""
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
-    return Settings(data_dir=data_dir, dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"))
+    spark_warehouse = os.environ.get("LIFECYCLE_SPARK_WAREHOUSE")
+    return Settings(
+        data_dir=data_dir,
+        dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
+        spark_warehouse=Path(spark_warehouse).resolve() if spark_warehouse else None,
+    )
