@@ -10,6 +10,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from lifecycle.quality.distribution import distribution_expectation
 from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, meta, runbook
 
@@ -117,6 +118,18 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         severity="warning",
                         runbook=MISCLASSIFIED,
                     ),
+                ),
+                distribution_expectation(
+                    ctx,
+                    time_column="session_started_at",
+                    value="is_bot",
+                    rate=True,
+                    measure="bot share of sessions",
+                    rows="""(
+                        select session_started_at, true as is_bot from {batch}
+                        union all
+                        select session_started_at, false as is_bot from marts.fct_sessions
+                    ) as sessions""",
                 ),
             ],
         ),

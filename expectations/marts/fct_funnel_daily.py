@@ -50,27 +50,6 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         runbook=FUNNEL,
                     ),
                 ),
-                gxe.UnexpectedRowsExpectation(
-                    description=f"Conversion rate of {day} within prediction limits from the 14 days before",
-                    unexpected_rows_query=daily_control_query(
-                        day="date_day",
-                        value="sum(order_sessions) / nullif(sum(sessions), 0)",
-                        checked_day=day,
-                        prediction=True,
-                    ),
-                    meta=meta(
-                        rule="Conversion moves slowly: a jump is a tracking or bot-classification "
-                        "change (prediction limits from history)",
-                        dimension="accuracy",
-                        severity="warning",
-                        runbook=runbook(
-                            means="the day's session conversion is far from the last two weeks.",
-                            look="the day's sessions and orders, bot sessions, and order_placed events.",
-                            fix="nothing is blocked; confirm a real change (a sale, an outage) or "
-                            "trace the defect.",
-                        ),
-                    ),
-                ),
             ],
         ),
         gx.ExpectationSuite(
@@ -129,9 +108,9 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                     ),
                 ),
                 gxe.UnexpectedRowsExpectation(
-                    description=f"Sessions of {day} within mean ± 3σ of the 14 days before",
+                    description=f"Sessions of {day} within ± 3σ of the 28 days before, by weekday",
                     unexpected_rows_query=daily_control_query(
-                        day="date_day", value="sum(sessions)", checked_day=day
+                        day="date_day", value="sum(sessions)", checked_day=day, weekly=True
                     ),
                     meta=meta(
                         rule="Every day's human sessions arrive in full: volume within control limits",

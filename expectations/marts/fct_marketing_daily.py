@@ -11,6 +11,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from lifecycle.quality.distribution import distribution_expectation
 from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, hours, meta, oldest_fresh_day, runbook
 
@@ -143,26 +144,14 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         runbook=PLATFORM,
                     ),
                 ),
-                gxe.UnexpectedRowsExpectation(
-                    description=f"Cost per click of {day} within prediction limits from the 14 days before",
-                    unexpected_rows_query=daily_control_query(
-                        day="date_day",
-                        value="sum(spend) / nullif(sum(clicks), 0)",
-                        checked_day=day,
-                        prediction=True,
-                    ),
-                    meta=meta(
-                        rule="Click prices move slowly: a jump is a currency, unit or feed defect "
-                        "(prediction limits from history)",
-                        dimension="accuracy",
-                        severity="warning",
-                        runbook=runbook(
-                            means="the day's cost per click is far from the last two weeks.",
-                            look="the day's spend and clicks per campaign and the drop that reported them.",
-                            fix="nothing is blocked; confirm a bidding change with marketing or ask the "
-                            "partner about the drop.",
-                        ),
-                    ),
+                distribution_expectation(
+                    ctx,
+                    # A day's figures are new once the day has ended after the last publication: the
+                    # partner reports a day only after it ends.
+                    time_column="date_day + interval 1 day",
+                    value="spend",
+                    denominator="clicks",
+                    measure="cost per click",
                 ),
             ],
         ),

@@ -11,7 +11,6 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from lifecycle.quality.distribution import distribution_expectation
-from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, meta, runbook
 
 AMOUNTS = ("quantity", "unit_price", "gross_amount", "discount_amount", "net_amount")
@@ -66,7 +65,6 @@ LINES_AGAINST_ORDERS = """
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
     lookback = int(ctx.dbt.var("lookback_days"))
-    day = ctx.last_complete_day
     return [
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
@@ -156,32 +154,6 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                             fix="nothing is blocked; report them to the shop.",
                         ),
                     ),
-                ),
-                *(
-                    gxe.UnexpectedRowsExpectation(
-                        description=f"{name} unit price of {day} within prediction limits from "
-                        "the 14 days before",
-                        unexpected_rows_query=daily_control_query(
-                            day="placed_date", value=statistic, checked_day=day, prediction=True
-                        ),
-                        meta=meta(
-                            rule=f"The {name.lower()} price of the units sold moves slowly: a jump is a "
-                            "price, currency or unit defect (prediction limits from history)",
-                            dimension="accuracy",
-                            severity="warning",
-                            runbook=runbook(
-                                means="the day's unit prices moved far from the last two weeks.",
-                                look="the day's lines by product against dim_products.current_price and "
-                                "the snapshot snap_products.",
-                                fix="nothing is blocked; confirm a sale or a new range with the shop, "
-                                "or trace the defect.",
-                            ),
-                        ),
-                    )
-                    for name, statistic in (
-                        ("Median", "median(unit_price)"),
-                        ("95th-percentile", "quantile_cont(unit_price, 0.95)"),
-                    )
                 ),
             ],
         ),

@@ -12,7 +12,6 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from lifecycle.quality.distribution import distribution_expectation
-from lifecycle.quality.spc import daily_control_query
 from lifecycle.quality.suites import SuiteContext, meta, runbook
 
 AMOUNTS = ("gross_revenue", "discount_amount", "order_total")
@@ -37,17 +36,10 @@ MISSING = runbook(
     look="those orders in stg_app__orders and raw.app_orders (the change that set the field).",
     fix="have the application re-send the change, or fix the staging cast that lost it, and rebuild.",
 )
-SHIFTED = runbook(
-    means="the day's order values moved far from the last two weeks: a price, currency or unit change, or "
-    "a mix of orders unlike any recent day.",
-    look="the day's orders by value against the days before, and prices in fct_order_items.",
-    fix="nothing is blocked; confirm with the shop (a sale, a new product line) or trace the defect.",
-)
 
 
 def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
     statuses = ctx.dbt.accepted_values("fct_orders", "order_status")
-    day = ctx.last_complete_day
     return [
         gx.ExpectationSuite(
             name=ctx.suite_name("accuracy"),
@@ -195,29 +187,6 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                             fix="rerun with the right --as-of, or report the clock error to the shop.",
                         ),
                     ),
-                ),
-                *(
-                    gxe.UnexpectedRowsExpectation(
-                        description=f"{name} order total of {day} within prediction limits from "
-                        "the 14 days before",
-                        unexpected_rows_query=daily_control_query(
-                            day="placed_date",
-                            value=f"{statistic} filter (where not is_cancelled)",
-                            checked_day=day,
-                            prediction=True,
-                        ),
-                        meta=meta(
-                            rule=f"The {name.lower()} order value moves slowly: a jump is a price or unit "
-                            "defect (prediction limits from history)",
-                            dimension="accuracy",
-                            severity="warning",
-                            runbook=SHIFTED,
-                        ),
-                    )
-                    for name, statistic in (
-                        ("Median", "median(order_total)"),
-                        ("95th-percentile", "quantile_cont(order_total, 0.95)"),
-                    )
                 ),
             ],
         ),

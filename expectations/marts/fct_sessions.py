@@ -124,32 +124,6 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
                         ),
                     ),
                 ),
-                *(
-                    gxe.UnexpectedRowsExpectation(
-                        description=f"{name} session duration of {day} within prediction limits from "
-                        "the 14 days before",
-                        unexpected_rows_query=daily_control_query(
-                            day="session_date", value=statistic, checked_day=day, prediction=True
-                        ),
-                        meta=meta(
-                            rule=f"The {name.lower()} session length moves slowly: a jump is a "
-                            "sessionisation or bot-classification change (prediction limits from history)",
-                            dimension="accuracy",
-                            severity="warning",
-                            runbook=runbook(
-                                means="the day's sessions are much longer or shorter than in the last two "
-                                "weeks: bots let through, humans dropped, or a changed session timeout.",
-                                look="the day's sessions and bot sessions, and var session_timeout_minutes.",
-                                fix="nothing is blocked; confirm a real change (a site redesign) or "
-                                "trace the defect.",
-                            ),
-                        ),
-                    )
-                    for name, statistic in (
-                        ("Median", "median(duration_seconds)"),
-                        ("95th-percentile", "quantile_cont(duration_seconds, 0.95)"),
-                    )
-                ),
             ],
         ),
         gx.ExpectationSuite(

@@ -31,10 +31,13 @@ def build_suites(ctx: SuiteContext) -> list[gx.ExpectationSuite]:
             expectations=[
                 gxe.UnexpectedRowsExpectation(
                     description=(
-                        f"Events of {ctx.last_complete_day} within mean ± 3σ of the 14 days before (SPC)"
+                        f"Events of {ctx.last_complete_day} within ± 3σ of the 28 prior days by weekday (SPC)"
                     ),
                     unexpected_rows_query=daily_control_query(
-                        day="event_time", value="count(distinct event_id)", checked_day=ctx.last_complete_day
+                        day="event_time",
+                        value="count(distinct event_id)",
+                        checked_day=ctx.last_complete_day,
+                        weekly=True,
                     ),
                     meta=meta(
                         rule="Every day's clickstream arrives in full: volume within control limits",

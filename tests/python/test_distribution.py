@@ -79,3 +79,63 @@ def test_a_rate_is_judged_in_both_directions():
     assert "rate" in out_of_control(con, "converted", rate=True)
     con.execute("update items set converted = false where placed_at > timestamp '2026-03-01'")
     assert "rate" in out_of_control(con, "converted", rate=True)
+
+
+def clumped(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make ``converted`` come in clumps in the history: a fifth of the rows on every other day, none on the
+    others (the same tenth overall as before, but days vary far more than independent rows would)."""
+    con.execute(
+        """
+        update items set converted = (
+            datediff('day', placed_at, timestamp '2026-03-01') % 2 = 0
+            and cast(epoch(placed_at) as bigint) // 1200 % 5 = 0
+        )
+        where placed_at <= timestamp '2026-03-01'
+        """
+    )
+    return con
+
+
+A_THIRD_OF_NEW_ROWS_CONVERT = """
+    update items set converted = cast(epoch(placed_at) as bigint) // 10 % 3 = 0
+    where placed_at > timestamp '2026-03-01'
+"""
+
+
+def test_overdispersed_history_widens_a_rate_limit():
+    # A third of the new rows converted: far beyond a tenth of independent rows, but an ordinary clump
+    # for a history where whole days convert at once.
+    new = clean(60)
+    independent = table(new)
+    independent.execute(A_THIRD_OF_NEW_ROWS_CONVERT)
+    assert "rate" in out_of_control(independent, "converted", rate=True)
+    clumpy = clumped(table(new))
+    clumpy.execute(A_THIRD_OF_NEW_ROWS_CONVERT)
+    assert out_of_control(clumpy, "converted", rate=True) == {}
+    # ... yet every new row converted is out of control even there.
+    clumpy.execute("update items set converted = true where placed_at > timestamp '2026-03-01'")
+    assert "rate" in out_of_control(clumpy, "converted", rate=True)
+
+
+def ratio_out_of_control(con: duckdb.DuckDBPyConnection) -> dict:
+    query = distribution_query(
+        time_column="placed_at", value="quantity * 0.4", denominator="quantity", since=SINCE
+    )
+    return {row[0]: row[1] for row in con.execute(query.replace("{batch}", "items")).fetchall()}
+
+
+def test_a_ratio_of_sums_is_judged_in_both_directions():
+    assert ratio_out_of_control(table(clean(60))) == {}
+    assert ratio_out_of_control(table(clean(3))) == {}  # a few rows: same ratio, still in control
+    con = table(clean(60))
+    con.execute("update items set quantity = quantity * 100 where placed_at > timestamp '2026-03-01'")
+    assert ratio_out_of_control(con) == {}  # both sums scale: the ratio holds
+    for new_ratio in (4.0, 0.04):  # ten times the history's 0.4, and a tenth of it
+        query = distribution_query(
+            time_column="placed_at",
+            value=f"quantity * case when placed_at > timestamp '2026-03-01' then {new_ratio} else 0.4 end",
+            denominator="quantity",
+            since=SINCE,
+        )
+        rows = con.execute(query.replace("{batch}", "items")).fetchall()
+        assert [(statistic, round(observed, 6)) for statistic, observed, *_ in rows] == [("ratio", new_ratio)]

@@ -63,7 +63,7 @@ def _decide(
     judges_marts: bool,
 ) -> None:
     failed = tuple(f"{o.suite}: {o.label} [{o.observed}]" for o in report.failed_critical)
-    build = verdict.current_build(settings)
+    build = verdict.current_build(settings, marts=judges_marts)
     verdict.record(
         settings,
         gate,

@@ -109,19 +109,21 @@ def raw_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     return hashlib.sha256("\n".join(b[0] for b in batches).encode()).hexdigest()
 
 
-def current_build(settings: Settings) -> Build:
-    """Fingerprint the warehouse as it is now (read-only: nothing may be writing it)."""
+def current_build(settings: Settings, *, marts: bool = True) -> Build:
+    """Fingerprint the warehouse as it is now (read-only: nothing may be writing it). Without ``marts``,
+    only the raw batches are fingerprinted (the marts' checksum reads every published row; a gate that
+    judges raw data only does not need it) and ``Build.marts`` is empty."""
     if not settings.warehouse_path.exists():
         raise LifecycleError(f"no warehouse at {settings.warehouse_path}: run `lifecycle transform` first")
     try:
         with connect_warehouse(settings, read_only=True) as con:
-            marts, tables = marts_fingerprint(con)
+            fingerprint, tables = marts_fingerprint(con) if marts else ("", {})
             raw = raw_fingerprint(con)
     except duckdb.IOException as error:
         raise LifecycleError(
             f"cannot read {settings.warehouse_path} ({error}); is another process writing to it?"
         ) from error
-    return Build(marts=marts, raw=raw, tables=tables)
+    return Build(marts=fingerprint, raw=raw, tables=tables)
 
 
 def verdicts_path(settings: Settings) -> Path:

@@ -1,11 +1,14 @@
 -- Accuracy across sources: every order the shop's database records was placed in a browser or app session
 -- whose clickstream has an order_placed event for it. Clickstream loses a little (blocked trackers, lost
--- devices), so the rule is statistical: the number of new orders without their event must be plausible
--- under the share of the previous 28 days: it fails when at least that many misses would happen with a
--- probability below 0.00135 (exact binomial tail; the one-sided probability of a three-sigma event). The
--- history's share is taken as at least 3 misses in it (the "rule of three", the 95 % upper bound of a
--- share never seen). Orders placed within the hour before the newest event are not judged yet:
--- clickstream files arrive hourly.
+-- devices, a file that never arrives), so the rule is statistical: the number of new orders without their
+-- event must be plausible under the share of the previous 28 days. It fails when at least that many misses
+-- would happen with a probability below 0.00135 (the one-sided probability of a three-sigma event).
+-- Misses come in clumps (a lost or late file takes every order of its hour), so days vary more than
+-- independent misses would: the history's days measure that overdispersion (Pearson's chi-square over its
+-- degrees of freedom, at least 1) and the tail is the binomial one over the effective sample (misses and
+-- orders divided by it), as a quasi-binomial model does. The history's share is taken as at least 3
+-- misses in it (the "rule of three", the 95 % upper bound of a share never seen). Orders placed within
+-- the hour before the newest event are not judged yet: clickstream files arrive hourly.
 with
 
 orders as (
@@ -31,6 +34,7 @@ matched as (
     select
         orders.order_id,
         orders.placed_at,
+        cast(orders.placed_at as date) as placed_date,
         orders.placed_at > {{ audit_since() }} as is_new,
         placed_events.order_id is null as is_missing_event
     from orders
@@ -51,19 +55,55 @@ shares as (
     from matched
 ),
 
+history_share as (
+    select least(greatest(history_missing, 3) / history_orders, 0.999) as missing_share
+    from shares
+    where history_orders > 0
+),
+
+history_days as (
+    select
+        count(*) as orders,
+        count(*) filter (where is_missing_event) as missing
+    from matched
+    where not is_new
+    group by placed_date
+),
+
+dispersion as (
+    select
+        greatest(
+            1.0,
+            coalesce(
+                sum(
+                    power(history_days.missing - history_days.orders * history_share.missing_share, 2)
+                    / (history_days.orders * history_share.missing_share * (1 - history_share.missing_share))
+                ) / nullif(count(*) - 1, 0),
+                1.0
+            )
+        ) as factor
+    from history_days
+    cross join history_share
+),
+
 limits as (
     select
-        new_orders,
-        new_missing,
-        greatest(history_missing, 3) / history_orders as history_missing_share
+        shares.new_orders,
+        shares.new_missing,
+        history_share.missing_share as history_missing_share,
+        dispersion.factor as dispersion,
+        shares.new_missing / dispersion.factor as effective_missing,
+        shares.new_orders / dispersion.factor as effective_orders
     from shares
-    where new_orders > 0 and history_orders > 0
+    cross join history_share
+    cross join dispersion
+    where shares.new_orders > 0
 ),
 
 judged as (
     select
         *,
-        {{ binomial_upper_tail('new_missing', 'new_orders', 'least(history_missing_share, 0.999)') }}
+        {{ binomial_upper_tail('floor(effective_missing)', 'effective_orders', 'history_missing_share') }}
             as probability
     from limits
 )
