@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from lifecycle.errors import LifecycleError
 from lifecycle.storage import quote_ident, quote_literal
 
 #: Suffix of a batch's file in its table folder.
@@ -73,8 +74,8 @@ def export_new_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
                 batch = part_dir.name.removeprefix("_batch_id=")
                 target = table_dir / f"{batch}{SUFFIX}"
                 if len(files) != 1:
-                    raise RuntimeError(
-                        f"lake export of raw.{table} batch {batch}: {len(files)} files, expected 1"
+                    raise LifecycleError(
+                        f"lake export of raw.{table}, batch {batch}: {len(files)} files in {part_dir}"
                     )
                 _fsync(files[0])
                 os.replace(files[0], target)
