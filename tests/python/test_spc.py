@@ -1,4 +1,5 @@
-"""Daily control limits on tiny tables: the classic limits, and the weekly ones for volumes with a weekday rhythm."""
+"""Daily control limits on tiny tables: the classic limits, and the weekly ones for volumes with a weekday
+rhythm."""
 
 from __future__ import annotations
 
