@@ -73,6 +73,9 @@ def test_a_half_written_file_is_invisible_and_replaced(
     table_dir.mkdir(parents=True)
     # What a crash mid-write leaves: a hidden temporary, which readers and the lake's bookkeeping ignore.
     (table_dir / ".app-1.parquet.tmp").write_bytes(b"PAR1 truncated")
+    killed_export = tmp_path / "raw" / ".export-app_orders-0000"
+    (killed_export / "_batch_id=app-1").mkdir(parents=True)
     assert lake_batches(table_dir) == set()
     assert export_new_batches(con, tmp_path) == {"app_orders": 2}
     assert len(lake_rows(tmp_path, "app_orders")) == 3
+    assert not killed_export.exists()

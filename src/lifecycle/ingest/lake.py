@@ -49,6 +49,10 @@ def export_new_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
     """
     written: dict[str, int] = {}
     raw_dir = lake_dir / "raw"
+    # Scratch folders of an export that was killed: ingestion holds the data directory's lock, so no
+    # other export is writing them.
+    for stale in raw_dir.glob(".export-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     for table in raw_tables(con):
         table_dir = raw_dir / table
         known = sorted(lake_batches(table_dir))
