@@ -71,6 +71,20 @@ def a_third_of_clickstream_stamped_days_ahead(sources: Path) -> None:
     rewrite_events(sources, lambda lines: [ahead(x) if i % 3 == 0 else x for i, x in enumerate(lines)])
 
 
+def half_of_order_placed_events_lost(sources: Path) -> None:
+    """A tracker release that sends only every other order confirmation: the events that remain are valid."""
+    placed = 0
+
+    def keep(line: str) -> bool:
+        nonlocal placed
+        if json.loads(line)["event_type"] != "order_placed":
+            return True
+        placed += 1
+        return placed % 2 == 0
+
+    rewrite_events(sources, lambda lines: [line for line in lines if keep(line)])
+
+
 def settled_day_rewritten(sources: Path) -> None:
     """A bulk update of the application rewrites the prices of orders a week old (already published)."""
     old = NEW_DAY - dt.timedelta(days=7)
@@ -91,6 +105,11 @@ CASES = {
         payments_captured_twice,
         END_OF_NEW_DAY,
         "assert_captured_payments_match_order_totals",
+    ),
+    "half of a day's order_placed events lost (as of the end of that day)": (
+        half_of_order_placed_events_lost,
+        END_OF_NEW_DAY,
+        "assert_placed_orders_have_their_clickstream_event",
     ),
     "a tenth of a day's clickstream lines malformed": (
         a_tenth_of_clickstream_lines_broken,
