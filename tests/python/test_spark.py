@@ -4,6 +4,7 @@ build and on an incremental one (appended events, snapshots with closed versions
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,18 @@ def build_both(settings: Settings, as_of: dt.datetime) -> None:
     assert len(comparisons) >= 10 and all(c.equal for c in comparisons)
 
 
+def change_a_price(settings: Settings, product_id: int, at: str) -> None:
+    """A price change on the shop's clock, so the next snapshot closes a version (a tiny world's day may
+    change no product or customer)."""
+    with sqlite3.connect(settings.sources_dir / "app.sqlite") as app:
+        (clock,) = app.execute("select now from _sim_clock").fetchone()
+        app.execute("update _sim_clock set now = ?", [at])
+        app.execute(
+            "update products set price = price + 1, updated_at = ? where product_id = ?", [at, product_id]
+        )
+        app.execute("update _sim_clock set now = ?", [clock])
+
+
 def snapshot_versions(settings: Settings, name: str) -> str:
     """What both engines must agree on in a snapshot: each version's key, start, and whether it is current
     (a version closed by a deletion ends at the run's clock time, which differs between two builds)."""
@@ -48,6 +61,7 @@ def test_spark_builds_the_marts_duckdb_builds_first_and_incrementally(tmp_path: 
     assert any((settings.lake_dir / "raw" / "events_clickstream").glob("*.parquet"))
 
     generate(settings.sources_dir, seed=4, scale=0.01, start=START + dt.timedelta(days=4), days=1)
+    change_a_price(settings, product_id=2, at="2026-04-05 12:00:00")
     build_both(settings, dt.datetime(2026, 4, 5, 22))
 
     with connect_warehouse(settings, read_only=True) as con:
