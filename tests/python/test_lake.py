@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import duckdb
@@ -46,6 +47,8 @@ def test_each_batch_is_one_file_holding_exactly_its_rows(
         (2, "paid", "app-1"),
         (1, "paid", "app-2"),
     ]
+    # Raw personal data: the lake is its owner's only, like the warehouse file.
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
     # Bookkeeping tables stay in the warehouse; no temporary is left behind.
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["app_orders"]
 

@@ -49,6 +49,9 @@ def export_new_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
     """
     written: dict[str, int] = {}
     raw_dir = lake_dir / "raw"
+    # Raw batches hold personal data (the application's row images), as the warehouse does: owner only.
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    lake_dir.chmod(0o700)
     # Scratch folders of an export that was killed: ingestion holds the data directory's lock, so no
     # other export is writing them.
     for stale in raw_dir.glob(".export-*"):
