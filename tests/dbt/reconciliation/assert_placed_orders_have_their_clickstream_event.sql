@@ -3,11 +3,13 @@
 -- devices, a file that never arrives), so the rule is statistical: the number of new orders without their
 -- event must be plausible under the share of the previous 28 days. It fails when at least that many misses
 -- would happen with a probability below 0.00135 (the one-sided probability of a three-sigma event).
--- Misses come in clumps (a lost or late file takes every order of its hour), so days vary more than
--- independent misses would: the history's days measure that overdispersion (Pearson's chi-square over its
--- degrees of freedom, at least 1) and the tail is the binomial one over the effective sample (misses and
--- orders divided by it), as a quasi-binomial model does. The history's share is taken as at least 3
--- misses in it (the "rule of three", the 95 % upper bound of a share never seen). Orders placed within
+-- Misses come in clumps: clickstream is delivered in hourly files, and a lost or late file takes every
+-- order of its hour. So the tail is the binomial one over the effective sample (misses and orders divided
+-- by a design effect, as a quasi-binomial model does), the design effect being the larger of the history's
+-- overdispersion (Pearson's chi-square of its days over their degrees of freedom) and the history's orders
+-- per hour with orders (the clump a lost file makes; a history with too few misses cannot show it). The
+-- history's share is taken as at least 3 misses in it (the "rule of three", the 95 % upper bound of a share
+-- never seen). Orders placed within
 -- the hour before the newest event are not judged yet: clickstream files arrive hourly.
 with
 
@@ -70,10 +72,17 @@ history_days as (
     group by placed_date
 ),
 
+orders_per_file as (
+    select count(*) / count(distinct date_trunc('hour', placed_at)) as orders
+    from matched
+    where not is_new
+),
+
 dispersion as (
     select
         greatest(
             1.0,
+            (select orders_per_file.orders from orders_per_file),
             coalesce(
                 sum(
                     power(history_days.missing - history_days.orders * history_share.missing_share, 2)
