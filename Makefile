@@ -58,8 +58,16 @@ java-deps:
 
 # The project on Spark from the Parquet lake at a tiny scale, two days (the second incremental), every mart
 # proved equal to DuckDB's and the marts' dbt tests passing on Spark; a few minutes (docs/scale-out.md).
-test-spark: $(STAMP) java-deps
-	$(BIN)/pytest -q -m spark
+SPARK_VENV ?= .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
+$(SPARK_STAMP): requirements.lock requirements-spark.lock pyproject.toml
+	@test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-spark.lock
+	$(SPARK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(SPARK_STAMP)
+
+test-spark: $(SPARK_STAMP) java-deps
+	$(SPARK_VENV)/bin/pytest -q -m spark
 
 # No false alarms: 30-day worlds (clean, default defects) run day by day; ~25 min, so not in `make test`.
 test-soak: $(STAMP)
@@ -93,4 +101,4 @@ orchestrate: $(STAMP)
 	$(PY) -m lifecycle.orchestration --port $(DAGSTER_PORT)
 
 clean:
-	rm -rf $(VENV) target logs
+	rm -rf $(VENV) $(SPARK_VENV) target logs
