@@ -15,3 +15,20 @@
         from (select unnest(range(0, cast({{ observed }} as bigint))) as k) as below
     ), 0.0))
 {%- endmacro %}
+
+{#- Spark has no lgamma(): the binomial coefficient's logarithm is a sum of logarithms instead (fine for the
+    small counts this judges), and the range of k a filtered sequence (sequence(0, -1) counts down). -#}
+{% macro spark__binomial_upper_tail(observed, trials, share) -%}
+    greatest(0.0, 1.0 - aggregate(
+        filter(sequence(0, greatest(cast({{ observed }} as bigint) - 1, 0)), k -> k < {{ observed }}),
+        cast(0.0 as double),
+        (total, k) -> total + exp(
+            aggregate(
+                filter(sequence(1, greatest(k, 1)), i -> i <= k),
+                cast(0.0 as double),
+                (log_choose, i) -> log_choose + ln(({{ trials }} - k + i) / i)
+            )
+            + k * ln({{ share }}) + ({{ trials }} - k) * ln(1 - {{ share }})
+        )
+    ))
+{%- endmacro %}

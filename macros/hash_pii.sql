@@ -40,6 +40,23 @@
 {#- Run at the start of every dbt command (on-run-start): dbt run by hand must hash with the pipeline's
     salt or stop, never hash with none. -#}
 {% macro require_pii_salt() -%}
+    {{ return(adapter.dispatch('require_pii_salt', 'lifecycle')()) }}
+{%- endmacro %}
+
+{% macro default__require_pii_salt() -%}
+    {#- Engines without DuckDB's glob(): reading a missing file fails the query, naming the path. -#}
+    {%- if execute -%}
+        {%- set path = pii_salt_path() -%}
+        {%- set found = run_query(
+            "select count(*) from text.`" ~ path ~ "` where trim(value) != ''"
+        ).columns[0].values()[0] -%}
+        {%- if found == 0 -%}
+            {{ exceptions.raise_compiler_error("The PII salt store " ~ path ~ " is empty.") }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro duckdb__require_pii_salt() -%}
     {%- if execute -%}
         {%- set path = pii_salt_path() -%}
         {%- set found = run_query(

@@ -7,7 +7,21 @@
     time. (Business-time lookbacks, like fct_order_items', use var('lookback_days') instead.) -#}
 {% macro landed_since_last_build(column, built_column) -%}
     {{ column }} > (
-        select coalesce(max(built.{{ built_column }}), cast('-infinity' as timestamp))
+        select coalesce(max(built.{{ built_column }}), {{ earliest_timestamp() }})
         from {{ this }} as built
     )
+{%- endmacro %}
+
+{#- A timestamp before any landing time: what an empty model compares with. DuckDB has -infinity; Spark
+    reads '-infinity' as NULL, which no row is later than, so it gets the earliest timestamp it can hold. -#}
+{% macro earliest_timestamp() -%}
+    {{ return(adapter.dispatch('earliest_timestamp', 'lifecycle')()) }}
+{%- endmacro %}
+
+{% macro default__earliest_timestamp() -%}
+    cast('0001-01-01 00:00:00' as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__earliest_timestamp() -%}
+    cast('-infinity' as timestamp)
 {%- endmacro %}

@@ -144,6 +144,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pg.add_argument("action", choices=["start", "stop"])
 
+    spk = add(
+        "spark-check",
+        "Build the project on Spark (dbt target spark) from the Parquet lake and compare every mart with "
+        "the DuckDB build's; exits non-zero when one differs. docs/scale-out.md",
+    )
+    spk.add_argument("--as-of", help="as-of of the Spark build: that of the DuckDB build it is compared with")
+    spk.add_argument("--no-build", action="store_true", help="compare the marts of the last Spark build")
+
     pr = add(
         "ci-pr",
         "Pull-request check: pre-commit on changed files, dbt build of modified models (unchanged parents "
@@ -211,6 +219,10 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"report: {report_path(settings)}")
         if not check.passed:
             raise GateFailed("pull-request check failed: " + "; ".join(check.problems))
+    elif args.command == "spark-check":
+        from lifecycle.transform.spark import check_spark
+
+        check_spark(settings, as_of=as_of if args.as_of else None, build=not args.no_build, progress=print)
     elif args.command == "generate":
         from lifecycle.generate import generate
 

@@ -42,6 +42,8 @@ class Settings:
     #: Third-party CSS/JS that the Data Docs pages load, fetched from npm by `make` into the virtual
     #: environment (lifecycle.quality.data_docs_assets).
     web_assets_dir: Path = Path(sys.prefix) / "web-assets"
+    #: Where Spark (dbt target ``spark``) keeps its managed tables; None: ``spark/warehouse`` here.
+    spark_warehouse: Path | None = None
 
     @property
     def sources_dir(self) -> Path:
@@ -108,6 +110,16 @@ class Settings:
         return self.postgres_dir_override or self.data_dir / "postgres"
 
     @property
+    def lake_dir(self) -> Path:
+        """Raw batches as Parquet (``raw/<table>/<batch_id>.parquet``) for engines other than DuckDB."""
+        return self.data_dir / "lake"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        """Spark's managed Parquet tables, one folder per table (``<schema>.db/<table>``); profiles.yml."""
+        return self.spark_warehouse or self.data_dir / "spark" / "warehouse"
+
+    @property
     def state_dir(self) -> Path:
         """Pipeline bookkeeping: dbt artifacts of the last published build, GE context, run reports."""
         return self.data_dir / "state"
@@ -118,6 +130,7 @@ def load_settings() -> Settings:
     data_dir = Path(os.environ.get("LIFECYCLE_DATA_DIR", "data")).resolve()
     postgres_dir = os.environ.get("LIFECYCLE_POSTGRES_DIR")
     assets = os.environ.get("LIFECYCLE_WEB_ASSETS_DIR")
+    spark_warehouse = os.environ.get("LIFECYCLE_SPARK_WAREHOUSE")
     retention = os.environ.get("LIFECYCLE_RETENTION_DAYS", "400")
     if not retention.isdigit() or int(retention) < 1:
         raise ValueError(
@@ -137,5 +150,6 @@ def load_settings() -> Settings:
         postgres_port=int(os.environ.get("LIFECYCLE_POSTGRES_PORT", "54329")),
         postgres_dir_override=Path(postgres_dir).resolve() if postgres_dir else None,
         retention_days=int(retention),
+        spark_warehouse=Path(spark_warehouse).resolve() if spark_warehouse else None,
         **({"web_assets_dir": Path(assets).resolve()} if assets else {}),
     )

@@ -4,7 +4,7 @@
     a late event merged away disappear here too. -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
         on_schema_change='fail',

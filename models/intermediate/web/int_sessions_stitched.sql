@@ -5,7 +5,7 @@
     bridge sessions and re-stitch earlier ones, and nothing depends on how late it arrived. -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
         on_schema_change='append_new_columns',
@@ -48,8 +48,9 @@ with_previous as (
 with_gap as (
     select
         *,
-        -- dbt.datediff renders one long line (noqa); milliseconds, because bots click 1–3 s apart.
-        {{ dbt.datediff('previous_event_at', 'event_time', 'millisecond') }} / 1000.0 as gap_seconds  -- noqa: LT05
+        -- dbt.datediff renders one long line (noqa), an expression of several terms on some engines (so the
+        -- parentheses); milliseconds, because bots click 1–3 s apart.
+        ({{ dbt.datediff('previous_event_at', 'event_time', 'millisecond') }}) / 1000.0 as gap_seconds  -- noqa: LT05
     from with_previous
 ),
 
@@ -116,7 +117,7 @@ stitched as (
         *,
         coalesce(
             identified_customer_id,
-            first_value(identified_customer_id ignore nulls) over (
+            {{ first_non_null('identified_customer_id') }} over (
                 partition by anonymous_id
                 order by session_started_at asc
                 rows between current row and unbounded following

@@ -5,7 +5,7 @@
     (docs/dbt-project.md, "Exceptions"), since this fact keeps the line grain the order model gives up. -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key='order_item_id',
         on_schema_change='append_new_columns',

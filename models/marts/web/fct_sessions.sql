@@ -4,7 +4,7 @@
     sessions. -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
         on_schema_change='append_new_columns',

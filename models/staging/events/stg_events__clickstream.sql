@@ -58,7 +58,7 @@ renamed as (
         {{ redact_contact_data('utm_source') }} as utm_source,
         {{ redact_contact_data('utm_medium') }} as utm_medium,
         {{ redact_contact_data('utm_campaign') }} as utm_campaign,
-        json_extract_string(context, '$.locale') as browser_locale,
+        {{ json_text('context', '$.locale') }} as browser_locale,
         _ingested_at as ingested_at
     from first_delivery
 )

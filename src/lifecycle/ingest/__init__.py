@@ -17,6 +17,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.ingest.ads import load_ads
 from lifecycle.ingest.app import load_app
 from lifecycle.ingest.events import load_events
+from lifecycle.ingest.lake import export_new_batches
 from lifecycle.ingest.landing import Batch, ensure_ingest_log, log_failure
 from lifecycle.observability import lineage
 from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping
@@ -89,6 +90,11 @@ def ingest(
                 job.outputs += [lineage.warehouse_table(settings, "raw", t) for t in _raw_tables(con, name)]
             results.append(result)
             progress(result.summary())
+        # The lake follows raw: batches committed above (or by an earlier run that stopped before this
+        # line) are written as Parquet for engines that do not read the DuckDB file.
+        written = export_new_batches(con, settings.lake_dir)
+        if written:
+            progress("lake:   " + ", ".join(f"{table}+{n}" for table, n in sorted(written.items())))
     return results
 
 

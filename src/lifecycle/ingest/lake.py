@@ -1,0 +1,103 @@
+"""The Parquet lake: every landed raw batch also written as one Parquet file, for engines other than DuckDB.
+
+Layout: ``<lake>/raw/<table>/<batch_id>.parquet``, one file per ``_batch_id``; the file name is the batch,
+so the lake knows which batches it holds without a catalogue. The warehouse's ``raw`` schema stays the
+system of record: after each ingestion the batches the lake lacks are exported, so a crash between the two
+only delays a batch to the next run. A file is written under a hidden temporary name and renamed into its
+table folder, so a reader (Spark and DuckDB skip names starting with ``.`` or ``_``) sees a whole batch or
+none of it. The same layout under ``s3://bucket/lake/raw/`` serves a cluster (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from lifecycle.errors import LifecycleError
+from lifecycle.storage import quote_ident, quote_literal
+
+#: Suffix of a batch's file in its table folder.
+SUFFIX = ".parquet"
+
+
+def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The landed raw tables (bookkeeping tables such as ``_ingest_log`` start with ``_``)."""
+    rows = con.execute(
+        "select table_name from information_schema.tables"
+        " where table_schema = 'raw' and table_type = 'BASE TABLE' and table_name not like '\\_%' escape '\\'"
+        " order by table_name"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def lake_batches(table_dir: Path) -> set[str]:
+    """The batch ids a table folder of the lake holds (whole files only: temporaries are hidden)."""
+    if not table_dir.is_dir():
+        return set()
+    return {p.name.removesuffix(SUFFIX) for p in table_dir.glob(f"*{SUFFIX}") if not p.name.startswith(".")}
+
+
+def export_new_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, int]:
+    """Write each raw batch missing from ``lake_dir/raw/<table>/``; returns batches written per table.
+
+    One scan per table writes every missing batch (partitioned by ``_batch_id`` into a private temporary
+    folder), then each file is renamed into place: a rename within one file system is atomic.
+    """
+    written: dict[str, int] = {}
+    raw_dir = lake_dir / "raw"
+    # Raw batches hold personal data (the application's row images), as the warehouse does: owner only.
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    lake_dir.chmod(0o700)
+    # Scratch folders of an export that was killed: ingestion holds the data directory's lock, so no
+    # other export is writing them.
+    for stale in raw_dir.glob(".export-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for table in raw_tables(con):
+        table_dir = raw_dir / table
+        known = sorted(lake_batches(table_dir))
+        relation = f"raw.{quote_ident(table)}"
+        known_list = "[" + ", ".join(quote_literal(batch) for batch in known) + "]::varchar[]"
+        missing_filter = f"not list_contains({known_list}, _batch_id)"
+        (missing,) = con.execute(  # type: ignore[misc]
+            f"select count(distinct _batch_id) from {relation} where {missing_filter}"
+        ).fetchone()
+        if not missing:
+            continue
+        table_dir.mkdir(parents=True, exist_ok=True)
+        scratch = raw_dir / f".export-{table}-{uuid.uuid4().hex[:8]}"
+        try:
+            con.execute(
+                f"copy (select * from {relation} where {missing_filter}) to {quote_literal(str(scratch))}"
+                " (format parquet, compression zstd, partition_by (_batch_id), write_partition_columns true,"
+                " filename_pattern 'part_{i}')"
+            )
+            count = 0
+            for part_dir in sorted(scratch.glob("_batch_id=*")):
+                files = sorted(part_dir.glob(f"*{SUFFIX}"))
+                batch = part_dir.name.removeprefix("_batch_id=")
+                target = table_dir / f"{batch}{SUFFIX}"
+                if len(files) != 1:
+                    raise LifecycleError(
+                        f"lake export of raw.{table}, batch {batch}: {len(files)} files in {part_dir}"
+                    )
+                _fsync(files[0])
+                os.replace(files[0], target)
+                count += 1
+            _fsync(table_dir)
+            written[table] = count
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return written
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a renamed batch survives a power loss whole."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
