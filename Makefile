@@ -46,6 +46,8 @@ lint: $(INSTALLED)
 	$(BIN)/mypy  # typecheck: src/, strict ([tool.mypy] in pyproject.toml)
 	@mkdir -p $(SCRATCH)/tmp
 	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/sqlfluff lint models analyses snapshots tests/dbt
+	@# mf reads the semantic manifest that dbt parse writes into target/ (git-ignored; absent in a fresh clone).
+	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
 	LIFECYCLE_DATA_DIR=$(SCRATCH) $(BIN)/mf validate-configs --skip-dw
 	@rm -rf $(SCRATCH)
 
