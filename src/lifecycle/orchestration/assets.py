@@ -48,6 +48,8 @@ BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 PUBLICATION = AssetKey("publication")
 DOCS_SITE = AssetKey("docs_site")
+#: The dbt source ``privacy.erasure_requests`` (``raw._erasure_requests``), kept by the privacy stage.
+ERASURE_LOG = raw_key("privacy")
 
 #: dbt nodes that are assets; tests are asset checks.
 _DBT_ASSETS = ("model", "seed", "snapshot")
@@ -88,6 +90,15 @@ def ingest_assets(partitions: PartitionsDefinition) -> AssetsDefinition:
                 kinds={"duckdb"},
             )
             for source in SOURCES
+        ]
+        + [
+            AssetSpec(
+                ERASURE_LOG,
+                group_name="ingestion",
+                description="The erasure requests (from the shop's deletions and `lifecycle erase`) that the "
+                "privacy stage applied to every copy of the data; staging reads them.",
+                kinds={"duckdb"},
+            )
         ],
         partitions_def=partitions,
         backfill_policy=BACKFILL_POLICY,
@@ -112,7 +123,11 @@ def ingest_assets(partitions: PartitionsDefinition) -> AssetsDefinition:
         from lifecycle.privacy import apply_privacy
 
         with stage(context, settings, "privacy"):
-            context.log.info(apply_privacy(settings, as_of=as_of, progress=context.log.info).summary())
+            applied = apply_privacy(settings, as_of=as_of, progress=context.log.info).summary()
+            context.log.info(applied)
+        yield MaterializeResult(
+            asset_key=ERASURE_LOG, metadata={"as_of": as_of.isoformat(), "applied": applied}
+        )
         for result in results:
             read, loaded, quarantined = result.rows
             yield MaterializeResult(
