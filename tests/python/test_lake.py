@@ -8,14 +8,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lifecycle.ingest.lake import export_new_batches, lake_batches
+from lifecycle.ingest.lake import SNAPSHOT_FILE, export_new_batches, lake_batches
+from lifecycle.storage import ensure_raw_bookkeeping
 
 
 @pytest.fixture
 def con() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("create schema raw")
-    con.execute("create table raw._ingest_log (batch_id varchar)")
+    ensure_raw_bookkeeping(con)
     con.execute(
         "create table raw.app_orders (order_id bigint, status varchar, _batch_id varchar,"
         " _ingested_at timestamp, _source_file varchar)"
@@ -49,8 +50,32 @@ def test_each_batch_is_one_file_holding_exactly_its_rows(
     ]
     # Raw personal data: the lake is its owner's only, like the warehouse file.
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
-    # Bookkeeping tables stay in the warehouse; no temporary is left behind.
-    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["app_orders"]
+    # Bookkeeping tables stay in the warehouse but for the erasure log, a source of the models; no
+    # temporary is left behind.
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["_erasure_requests", "app_orders"]
+    assert sorted(p.name for p in (tmp_path / "raw" / "_erasure_requests").iterdir()) == [SNAPSHOT_FILE]
+
+
+def test_the_erasure_log_is_one_file_replaced_whole_and_typed_when_empty(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    export_new_batches(con, tmp_path)
+    snapshot = tmp_path / "raw" / "_erasure_requests" / SNAPSHOT_FILE
+    # Empty, yet it carries the columns and types (a folder without a file has no schema for Spark).
+    schema = duckdb.execute(f"describe select * from read_parquet('{snapshot}')").fetchall()
+    assert [(name, kind) for name, kind, *_ in schema][:2] == [
+        ("customer_id", "BIGINT"),
+        ("source", "VARCHAR"),
+    ]
+    assert duckdb.execute(f"select count(*) from read_parquet('{snapshot}')").fetchone() == (0,)
+    # The log is updated in place (a request, then its erasure): the lake holds the latest state only.
+    con.execute("insert into raw._erasure_requests values (7, 'operator', 'asked', now()::timestamp, null)")
+    export_new_batches(con, tmp_path)
+    con.execute("update raw._erasure_requests set erased_at = now()::timestamp")
+    export_new_batches(con, tmp_path)
+    assert duckdb.execute(
+        f"select customer_id, erased_at is not null from read_parquet('{snapshot}')"
+    ).fetchall() == [(7, True)]
 
 
 def test_only_new_batches_are_written_and_files_are_never_rewritten(

@@ -22,6 +22,10 @@ from lifecycle.storage import quote_ident, quote_literal
 
 #: Suffix of a batch's file in its table folder.
 SUFFIX = ".parquet"
+#: Bookkeeping tables that dbt reads as sources but that are not appended by batches (the erasure log is
+#: updated in place): the lake holds each as one file, ``snapshot.parquet``, replaced whole on every export.
+SNAPSHOT_TABLES = ("_erasure_requests",)
+SNAPSHOT_FILE = "snapshot" + SUFFIX
 
 
 def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -91,7 +95,29 @@ def export_new_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
             written[table] = count
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    for table in SNAPSHOT_TABLES:
+        export_snapshot(con, lake_dir, table)
     return written
+
+
+def export_snapshot(con: duckdb.DuckDBPyConnection, lake_dir: Path, table: str) -> Path:
+    """Replace ``lake_dir/raw/<table>/snapshot.parquet`` with the table's current rows (an empty table too:
+    a reader such as Spark cannot infer the schema of a folder without files)."""
+    table_dir = lake_dir / "raw" / table
+    table_dir.mkdir(parents=True, exist_ok=True)
+    target = table_dir / SNAPSHOT_FILE
+    scratch = table_dir / f".{SNAPSHOT_FILE}.{uuid.uuid4().hex[:8]}"
+    try:
+        con.execute(
+            f"copy (select * from raw.{quote_ident(table)} order by all) to {quote_literal(str(scratch))}"
+            " (format parquet, compression zstd)"
+        )
+        _fsync(scratch)
+        os.replace(scratch, target)
+        _fsync(table_dir)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return target
 
 
 def _fsync(path: Path) -> None:

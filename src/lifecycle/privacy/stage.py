@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from lifecycle.config import Settings
+from lifecycle.ingest.lake import export_snapshot
 from lifecycle.pii import ensure_salt
 from lifecycle.privacy.classification import contact_data_sql, personal_columns, tagged_columns
 from lifecycle.privacy.redaction import Erasure, redact_catalog
@@ -83,6 +84,9 @@ def apply_privacy(
                 [now],
             )
             report.applied = len(pending)
+        if report.new_requests or pending:
+            # The lake's copy of the log, which a Spark build reads as the source privacy.erasure_requests.
+            export_snapshot(con, settings.lake_dir, "_erasure_requests")
         cutoff = as_of - dt.timedelta(days=settings.retention_days)
         report.expired = expire(
             con,
