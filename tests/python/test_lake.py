@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import stat
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from lifecycle.ingest.lake import SNAPSHOT_FILE, export_new_batches, lake_batches
+from lifecycle.config import Settings
+from lifecycle.ingest.lake import SNAPSHOT_FILE, SYNC_PREFIX, export_new_batches, lake_batches, sync_batches
+from lifecycle.privacy import apply_privacy
+from lifecycle.privacy.retention import expire, old_batches
 from lifecycle.storage import ensure_raw_bookkeeping
 
 
@@ -107,3 +111,119 @@ def test_a_half_written_file_is_invisible_and_replaced(
     assert export_new_batches(con, tmp_path) == {"app_orders": 2}
     assert len(lake_rows(tmp_path, "app_orders")) == 3
     assert not killed_export.exists()
+
+
+def _aged_world(tmp_path: Path) -> tuple[Settings, duckdb.DuckDBPyConnection]:
+    """A warehouse with an old events batch (to expire whole), an old CDC batch (one current row kept)
+    and a new batch of each, exported to the lake."""
+    settings = Settings(data_dir=tmp_path, retention_days=30)
+    settings.data_dir.mkdir(exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw._ingest_log as select * from (values"
+        " ('events-old', timestamp '2025-01-01 23:59:59'), ('app-old', timestamp '2025-01-01 23:59:59'),"
+        " ('events-new', timestamp '2026-03-01 23:59:59'), ('app-new', timestamp '2026-03-01 23:59:59')"
+        ") as t(batch_id, as_of)"
+    )
+    con.execute("alter table raw._ingest_log add column started_at timestamp")
+    ensure_raw_bookkeeping(con)
+    # Rows of some width, so that the removed ones weigh visibly in the files.
+    con.execute(
+        "create table raw.events_clickstream as select 'e' || range as event_id,"
+        " repeat(md5(range::varchar), 20) as page_url, 'Mozilla/5.0' as user_agent, 'mail' as utm_source,"
+        " 'email' as utm_medium, 'spring' as utm_campaign,"
+        " case when range < 3000 then 'events-old' else 'events-new' end as _batch_id"
+        " from range(3100)"
+    )
+    con.execute(
+        "create table raw.app_customers as select range as customer_id, 10 + range as _change_id,"
+        " 'update' as _op, repeat(md5(range::varchar), 20) as address, 'app-old' as _batch_id,"
+        " timestamp '2025-01-01 10:00' as _ingested_at from range(2000)"
+    )
+    # Every customer but the first changed again later: their old versions are superseded.
+    con.execute(
+        "insert into raw.app_customers select customer_id, _change_id + 10000, 'update', 'new', 'app-new',"
+        " timestamp '2026-03-01 10:00' from raw.app_customers where customer_id > 0"
+    )
+    export_new_batches(con, settings.lake_dir)
+    return settings, con
+
+
+def _lake_counts(settings: Settings) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    # As a reader sees the lake: every batch table's files by a glob (the erasure log's snapshot aside).
+    for table_dir in sorted((settings.lake_dir / "raw").glob("[!_]*")):
+        counts[table_dir.name] = {
+            Path(name).stem: rows
+            for name, rows in duckdb.execute(
+                f"select filename, count(*) from read_parquet('{table_dir}/*.parquet', filename = true,"
+                " union_by_name = true) group by filename"
+            ).fetchall()
+        }
+    return counts
+
+
+def _raw_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for table in ("app_customers", "events_clickstream"):
+        for batch, rows in con.execute(f"select _batch_id, count(*) from raw.{table} group by 1").fetchall():
+            counts.setdefault(table, {})[batch] = rows
+    return counts
+
+
+def _lake_bytes(settings: Settings) -> int:
+    return sum(p.stat().st_size for p in settings.lake_dir.rglob("*") if p.is_file())
+
+
+def test_retention_reaches_the_lake_which_stays_a_copy_of_raw(tmp_path: Path) -> None:
+    settings, con = _aged_world(tmp_path)
+    customers_old = settings.lake_dir / "raw" / "app_customers" / "app-old.parquet"
+    schema = duckdb.execute(f"describe select * from read_parquet('{customers_old}')").fetchall()
+    size = _lake_bytes(settings)
+    cutoff = dt.datetime(2026, 1, 1)
+    with con:
+        expire(con, cutoff)
+        removed = sync_batches(con, settings.lake_dir, old_batches(con, cutoff))
+        raw = _raw_counts(con)
+        kept = con.execute("select * from raw.app_customers where _batch_id = 'app-old'").fetchall()
+    assert removed == {"events_clickstream": 3000, "app_customers": 1999}
+    # The old events batch had no row left: its file is gone. The old CDC batch keeps its one current
+    # row, in a file of the same name and columns (export_new_batches knows the batch by its name).
+    assert raw == {
+        "events_clickstream": {"events-new": 100},
+        "app_customers": {"app-old": 1, "app-new": 1999},
+    }
+    assert _lake_counts(settings) == raw
+    assert duckdb.execute(f"select * from read_parquet('{customers_old}')").fetchall() == kept
+    assert duckdb.execute(f"describe select * from read_parquet('{customers_old}')").fetchall() == schema
+    assert _lake_bytes(settings) < size / 2
+    assert not [p for p in settings.lake_dir.rglob(".*")]  # no temporary left behind
+    # Nothing is exported again: the emptied batch has no rows in raw, the rewritten one keeps its file.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        assert export_new_batches(con, settings.lake_dir) == {}
+        assert sync_batches(con, settings.lake_dir, old_batches(con, cutoff)) == {}
+    assert _lake_counts(settings) == raw
+
+
+def test_a_run_that_stopped_after_the_delete_in_raw_is_healed_by_the_next(tmp_path: Path) -> None:
+    settings, con = _aged_world(tmp_path)
+    # A sync killed mid-write leaves a hidden temporary holding rows that retention removes.
+    leftover = settings.lake_dir / "raw" / "events_clickstream" / f"{SYNC_PREFIX}events-old.parquet.0dead000"
+    leftover.write_bytes(b"PAR1 old rows")
+    with con:
+        expire(con, dt.datetime(2026, 1, 1))  # committed in raw; the run stops before the lake follows
+    before = _lake_counts(settings)
+    assert before["events_clickstream"]["events-old"] == 3000
+    as_of = dt.datetime(2026, 3, 2)  # the next run: retention finds nothing more in raw to delete
+    report = apply_privacy(settings, as_of=as_of)
+    assert report.expired == {}
+    assert report.lake_expired == {"events_clickstream": 3000, "app_customers": 1999}
+    assert "4999 row(s) removed from the Parquet lake" in report.summary()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert _lake_counts(settings) == _raw_counts(con)
+        logged = con.execute(
+            "select store, rows_changed from raw._privacy_log where action = 'retention' order by store"
+        ).fetchall()
+    assert logged == [("lake/raw/app_customers", 1999), ("lake/raw/events_clickstream", 3000)]
+    assert not leftover.exists()

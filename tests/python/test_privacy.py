@@ -23,6 +23,7 @@ import pytest
 
 from lifecycle.cli import main
 from lifecycle.config import Settings
+from lifecycle.ingest.lake import raw_tables
 from lifecycle.pipeline import DemoWorld, ensure_sources, run
 from lifecycle.privacy import apply_privacy
 from lifecycle.transform import transform
@@ -283,8 +284,38 @@ def test_retention_deletes_old_raw_rows_shrinks_the_file_and_keeps_the_marts(wor
     assert report.expired.get("raw.app_customers", 0) > 0  # superseded account versions
     assert "raw.app_orders" not in report.expired  # stg_app__orders reads every version
     assert report.sizes is not None and report.sizes[1] < report.sizes[0] and report.sizes[0] == size
+    # The lake follows: per table and batch, its files hold as many rows as raw still has.
+    assert report.lake_expired.get("events_clickstream", 0) > 0
+    assert report.lake_expired.get("app_customers", 0) > 0
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        raw_rows = raw_batch_rows(con)
+    assert lake_batch_rows(settings, sorted(raw_rows)) == raw_rows
     assert settings.warehouse_path.stat().st_size < size
     transform(settings, as_of=AS_OF)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         after = {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in marts}
     assert after == before
+
+
+def raw_batch_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for table in raw_tables(con):
+        rows = con.execute(f"select _batch_id, count(*) from raw.{table} group by _batch_id").fetchall()
+        counts[table] = {str(batch): int(n) for batch, n in rows}
+    return counts
+
+
+def lake_batch_rows(settings: Settings, tables: list[str]) -> dict[str, dict[str, int]]:
+    """Rows per batch file of each raw table's lake folder, as a reader's glob sees them."""
+    counts: dict[str, dict[str, int]] = {}
+    for table in tables:
+        folder = settings.lake_dir / "raw" / table
+        counts[table] = {}
+        if not any(folder.glob("*.parquet")):
+            continue
+        rows = duckdb.execute(
+            f"select filename, count(*) from read_parquet('{folder}/*.parquet', filename = true,"
+            " union_by_name = true) group by filename"
+        ).fetchall()
+        counts[table] = {Path(name).stem: int(n) for name, n in rows}
+    return counts

@@ -4,8 +4,12 @@ Layout: ``<lake>/raw/<table>/<batch_id>.parquet``, one file per ``_batch_id``; t
 so the lake knows which batches it holds without a catalogue. The warehouse's ``raw`` schema stays the
 system of record: after each ingestion the batches the lake lacks are exported, so a crash between the two
 only delays a batch to the next run. A file is written under a hidden temporary name and renamed into its
-table folder, so a reader (Spark and DuckDB skip names starting with ``.`` or ``_``) sees a whole batch or
-none of it. The same layout under ``s3://bucket/lake/raw/`` serves a cluster (docs/scale-out.md).
+table folder, so a reader sees a whole batch or none of it (Spark skips names starting with ``.`` or
+``_``; DuckDB's glob does not, so a temporary is never a match of ``<table>/*.parquet``). The same layout
+under ``s3://bucket/lake/raw/`` serves a cluster (docs/scale-out.md).
+
+Retention reaches the lake too: when raw has lost rows of an old batch, its file is rewritten under the
+same name with the rows raw kept, or removed when none are left (``sync_batches``, run by the privacy stage).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -127,3 +132,77 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Hidden name prefix of a file being rewritten by ``sync_batches``.
+SYNC_PREFIX = ".sync-"
+
+
+def sync_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path, batches: Iterable[str]) -> dict[str, int]:
+    """Make the lake's file of each of ``batches`` hold exactly the rows raw still has for that batch;
+    returns the rows removed from the lake per table.
+
+    Retention deletes raw rows of old batches; this is how the lake follows. A file whose row count
+    differs from raw's is rewritten under its own name (so ``export_new_batches`` still knows the batch)
+    or deleted when raw has no row of the batch left (a batch with no rows is never exported again).
+    Comparing counts rather than acting on what was just deleted heals a run that stopped between the
+    delete in raw and this sync: the next run finds the counts still differ.
+    """
+    wanted = set(batches)
+    removed: dict[str, int] = {}
+    raw_dir = lake_dir / "raw"
+    if not wanted or not raw_dir.is_dir():
+        return removed
+    for table in raw_tables(con):
+        table_dir = raw_dir / table
+        # A rewrite that was killed leaves its temporary: it holds rows retention removed, so it goes.
+        for stale in table_dir.glob(f"{SYNC_PREFIX}*"):
+            stale.unlink(missing_ok=True)
+        held = sorted(lake_batches(table_dir) & wanted)
+        if not held:
+            continue
+        relation = f"raw.{quote_ident(table)}"
+        batch_list = "[" + ", ".join(quote_literal(batch) for batch in held) + "]::varchar[]"
+        in_raw = dict(
+            con.execute(
+                f"select _batch_id, count(*) from {relation} where list_contains({batch_list}, _batch_id)"
+                " group by _batch_id"
+            ).fetchall()
+        )
+        files = [str(table_dir / f"{batch}{SUFFIX}") for batch in held]
+        # The footers' row counts: no data page is read.
+        in_lake = {
+            Path(name).name.removesuffix(SUFFIX): int(rows)
+            for name, rows in con.execute(
+                "select file_name, sum(num_rows) from parquet_file_metadata(?) group by file_name", [files]
+            ).fetchall()
+        }
+        for batch in held:
+            kept, held_rows = int(in_raw.get(batch, 0)), in_lake[batch]
+            if kept == held_rows:
+                continue
+            target = table_dir / f"{batch}{SUFFIX}"
+            if kept:
+                _write_batch(con, relation, batch, target)
+            else:
+                target.unlink()
+            removed[table] = removed.get(table, 0) + held_rows - kept
+        if table in removed:
+            _fsync(table_dir)
+    return removed
+
+
+def _write_batch(con: duckdb.DuckDBPyConnection, relation: str, batch: str, target: Path) -> None:
+    """Replace ``target`` with raw's rows of ``batch``: written under a hidden name, then renamed."""
+    # Hidden, and not ending in the suffix: a reader's ``*.parquet`` glob (DuckDB's includes hidden
+    # names) never picks up a file being written.
+    scratch = target.with_name(f"{SYNC_PREFIX}{target.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        con.execute(
+            f"copy (select * from {relation} where _batch_id = {quote_literal(batch)})"
+            f" to {quote_literal(str(scratch))} (format parquet, compression zstd)"
+        )
+        _fsync(scratch)
+        os.replace(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)

@@ -6,7 +6,8 @@ do not change: the current row of each key of the application's CDC tables (and 
 full-refresh snapshot), every version of a table whose history a model reads (the orders' statuses;
 declared in its source YAML as ``meta: {retention: every_version}``), and the latest drop of each ad day
 and campaign. The incremental models keep the history they were built from; a full refresh of them after
-retention covers the retained period only.
+retention covers the retained period only. The Parquet lake follows raw: the privacy stage rewrites or
+removes the old batches' files (``lake.sync_batches``).
 """
 
 from __future__ import annotations
@@ -46,10 +47,7 @@ def expire(
     """Delete what is older than ``cutoff``; rows (or tables) removed per relation.
 
     ``keep_every_version``: raw tables kept whole (``every_version_tables``)."""
-    old_batches = (
-        "select batch_id from raw._ingest_log"
-        f" where coalesce(as_of, started_at) < timestamp {quote_literal(cutoff.isoformat(sep=' '))}"
-    )
+    old = _old_batches_sql(cutoff)
     removed: dict[str, int] = {}
     tables = [
         r[0]
@@ -61,11 +59,11 @@ def expire(
     for table in tables:
         keep = _still_read(con, table)
         if table == "_quarantine":
-            sql = f"delete from raw._quarantine where batch_id in ({old_batches})"
+            sql = f"delete from raw._quarantine where batch_id in ({old})"
         elif table.startswith("_") or table in keep_every_version:
             continue  # bookkeeping (what landed, watermarks, the erasure log), or history a model reads
         else:
-            sql = f"delete from raw.{quote_ident(table)} where _batch_id in ({old_batches})" + (
+            sql = f"delete from raw.{quote_ident(table)} where _batch_id in ({old})" + (
                 f" and rowid not in ({keep})" if keep else ""
             )
         row = con.execute(sql).fetchone()
@@ -73,6 +71,18 @@ def expire(
             removed[f"raw.{table}"] = int(row[0])
     removed.update(_drop_stale_failures(con, manifest))
     return removed
+
+
+def old_batches(con: duckdb.DuckDBPyConnection, cutoff: dt.datetime) -> list[str]:
+    """The ingestion batches older than ``cutoff``: those whose rows retention deletes."""
+    return [r[0] for r in con.execute(_old_batches_sql(cutoff) + " order by 1").fetchall()]
+
+
+def _old_batches_sql(cutoff: dt.datetime) -> str:
+    return (
+        "select batch_id from raw._ingest_log"
+        f" where coalesce(as_of, started_at) < timestamp {quote_literal(cutoff.isoformat(sep=' '))}"
+    )
 
 
 def _still_read(con: duckdb.DuckDBPyConnection, table: str) -> str | None:

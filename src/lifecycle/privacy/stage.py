@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.ingest.lake import export_snapshot
+from lifecycle.ingest.lake import export_snapshot, sync_batches
 from lifecycle.pii import ensure_salt
 from lifecycle.privacy.classification import contact_data_sql, personal_columns, tagged_columns
 from lifecycle.privacy.redaction import Erasure, redact_catalog
 from lifecycle.privacy.requests import erased_customers, log_change, pending_customers, record_source_deletes
-from lifecycle.privacy.retention import every_version_tables, expire
+from lifecycle.privacy.retention import every_version_tables, expire, old_batches
 from lifecycle.privacy.stores import STORES, redact_store
 from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping, quote_ident, rewrite_database
 
@@ -26,6 +26,8 @@ class PrivacyReport:
     applied: int = 0
     redacted: dict[str, int] = field(default_factory=dict)
     expired: dict[str, int] = field(default_factory=dict)
+    #: Rows removed from the Parquet lake's files per raw table (retention reaching the lake).
+    lake_expired: dict[str, int] = field(default_factory=dict)
     free_text_contacts: int = 0
     sizes: tuple[int, int] | None = None
 
@@ -36,6 +38,8 @@ class PrivacyReport:
             f"{sum(self.expired.values())} row(s) past retention deleted",
             f"{self.free_text_contacts} free-text value(s) with contact data (redacted at staging)",
         ]
+        if self.lake_expired:
+            parts.append(f"{sum(self.lake_expired.values())} row(s) removed from the Parquet lake")
         if self.sizes:
             parts.append(f"warehouse {self.sizes[0] / 1e6:.1f} → {self.sizes[1] / 1e6:.1f} MB")
         return "; ".join(parts)
@@ -44,7 +48,8 @@ class PrivacyReport:
 def apply_privacy(
     settings: Settings, *, as_of: dt.datetime, progress: Callable[[str], None] = lambda _: None
 ) -> PrivacyReport:
-    """Apply erasure requests to every store and retention to raw; rewrite the warehouse if it changed."""
+    """Apply erasure requests to every store and retention to raw and the Parquet lake; rewrite the
+    warehouse if it changed."""
     report = PrivacyReport()
     if not settings.warehouse_path.exists():
         return report
@@ -96,6 +101,11 @@ def apply_privacy(
         )
         for relation, rows in report.expired.items():
             log_change(con, "retention", relation, rows, now)
+        # The lake follows once raw's deletes are committed. Every run compares all old batches, not only
+        # those expired now, so a run that stopped between the two is healed here by the next one.
+        report.lake_expired = sync_batches(con, settings.lake_dir, old_batches(con, cutoff))
+        for table, rows in report.lake_expired.items():
+            log_change(con, "retention", f"lake/raw/{table}", rows, now)
         con.execute("checkpoint")
     if changed or report.expired or pending:
         report.sizes = rewrite_database(settings.warehouse_path, settings=settings)
