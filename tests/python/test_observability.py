@@ -3,6 +3,7 @@ always to the outbox), alerts.yml checking, and the monitors' expected band with
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -16,9 +17,12 @@ import pytest
 
 from lifecycle.config import PROJECT_DIR, Settings
 from lifecycle.errors import GateFailed, LifecycleError
+from lifecycle.ingest.postgres import SlotHealth, record_health
 from lifecycle.observability import alerts
 from lifecycle.observability.alerts import load_config, read_outbox
-from lifecycle.observability.monitoring import expected_band, watch
+from lifecycle.observability.monitoring import SourceFreshness, expected_band, watch
+from lifecycle.observability.replication import TABLE, SlotReading, read_slot, watch_slot
+from lifecycle.observability.status import SLA_BREACHED, Status
 from lifecycle.quality.gates import _decide
 from lifecycle.quality.report import ExpectationOutcome, ValidationReport
 from lifecycle.storage import connect_warehouse
@@ -249,3 +253,138 @@ def test_a_mart_leaving_its_band_for_two_runs_opens_one_incident(tmp_path: Path)
             " and metric = 'row_count' order by as_of"
         ).fetchall()
     assert [flag for _, flag in judged] == [None] * 7 + [False, True, True]
+
+
+# --------------------------------------------------------------------------------------------------
+# the PostgreSQL shop's replication slot, from what ingestion recorded (no server needed)
+
+MIB = 2**20
+
+
+def record_slot(settings: Settings, *readings: tuple[str, int]) -> None:
+    """Slot readings as ingestion records them: (confirmed position, retained WAL in MiB), oldest first."""
+    with connect_warehouse(settings) as con:
+        con.execute("create schema if not exists raw")
+        for lsn, retained in readings:
+            record_health(con, SlotHealth(SLOT, True, False, lsn, retained * MIB // 2, retained * MIB), 2**30)
+
+
+SLOT = "lifecycle_app"
+
+
+def test_the_slot_reading_says_when_its_position_was_confirmed(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path)
+    record_slot(settings, ("0/100", 1), ("0/200", 2), ("0/200", 3))
+    with connect_warehouse(settings, read_only=True) as con:
+        times = [
+            r[0] for r in con.execute(f"select checked_at from raw.{TABLE} order by checked_at").fetchall()
+        ]
+        reading = read_slot(con, limit_bytes=2 * MIB)
+    assert reading is not None
+    assert (reading.confirmed_lsn, reading.retained_bytes, reading.lag_bytes) == (
+        "0/200",
+        3 * MIB,
+        3 * MIB // 2,
+    )
+    # the position moved to 0/200 at the second reading and stayed there
+    assert (reading.confirmed_at, reading.checked_at) == (times[1], times[2])
+    assert reading.behind and reading.state == "over the limit"
+    assert not dataclasses.replace(reading, limit_bytes=3 * MIB).behind  # at the limit is not over it
+    with duckdb.connect() as con:
+        assert read_slot(con, 2**30) is None  # a SQLite shop: nothing recorded
+
+
+def _status(slot: SlotReading | None, *, fresh: bool = True) -> Status:
+    age = dt.timedelta(hours=1 if fresh else 40)
+    app = SourceFreshness(
+        "app", "app_orders", AS_OF - age, age, dt.timedelta(hours=13), dt.timedelta(hours=26)
+    )
+    return Status(AS_OF, None, freshness=[app], slot=slot, slot_expected=slot is not None, clock=AS_OF)
+
+
+def _reading(retained_mib: int, limit_mib: int, read_hours_ago: float = 1) -> SlotReading:
+    read = AS_OF - dt.timedelta(hours=read_hours_ago)
+    return SlotReading(
+        slot=SLOT,
+        checked_at=read,
+        exists=True,
+        confirmed_lsn="0/5000000",
+        lag_bytes=MIB,
+        retained_bytes=retained_mib * MIB,
+        confirmed_at=read - dt.timedelta(hours=2),
+        limit_bytes=limit_mib * MIB,
+    )
+
+
+def test_status_shows_the_slot_and_exits_non_zero_only_when_it_retains_too_much_wal():
+    within = _status(_reading(retained_mib=10, limit_mib=1024))
+    assert within.exit_code == 0
+    text = within.to_text()
+    assert "lifecycle_app ok: retains 10.0 MiB of WAL (limit 1,024.0 MiB), 1.0 MiB behind" in text
+    assert "confirmed 3.0 h ago; read 60 min ago" in text
+    assert "STALE" not in text and "SLA BREACHED" not in text
+
+    behind = _status(_reading(retained_mib=2048, limit_mib=1024))
+    assert behind.exit_code == SLA_BREACHED
+    text = behind.to_text()
+    assert "lifecycle_app over the limit: retains 2,048.0 MiB" in text
+    assert "SLA BREACHED: replication slot lifecycle_app (retained WAL over its limit)" in text
+    assert "--full-refresh" in text  # the runbook
+
+    # one exit mechanism: a late source and a slot over its limit are both breaches
+    both = _status(_reading(retained_mib=2048, limit_mib=1024), fresh=False)
+    assert both.breaches == ["app", "replication slot lifecycle_app (retained WAL over its limit)"]
+    assert both.exit_code == SLA_BREACHED
+
+
+def test_status_says_when_the_slot_reading_is_stale_and_shows_nothing_for_a_sqlite_shop():
+    stale = _status(_reading(retained_mib=10, limit_mib=1024, read_hours_ago=20)).to_text()
+    assert "STALE: not read for over 13.0 h" in stale
+    assert _status(None).exit_code == 0
+    assert "replication slot" not in _status(None).to_text()
+    waiting = dataclasses.replace(_status(None), slot_expected=True)
+    assert "replication slot: not read by ingestion yet" in waiting.to_text()
+
+
+def test_a_slot_over_its_wal_limit_alerts_its_owner_with_a_runbook_and_resolves(
+    tmp_path: Path, receiver: Receiver
+):
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        alert_webhook_url=receiver.url,
+        app_database_url="postgresql://127.0.0.1:1/never-connected",
+        slot_retained_wal_limit=64 * MIB,
+    )
+    record_slot(settings, ("0/100", 10))
+    assert watch_slot(settings, "run-1") == []
+    record_slot(settings, ("0/100", 100))
+    [opened] = watch_slot(settings, "run-2")
+    assert (opened.kind, opened.owner, opened.check) == (
+        "opened",
+        "data-platform",
+        "replication slot lifecycle_app: retained WAL",
+    )
+    assert "retains 100.0 MiB of WAL" in opened.sample and "0/100" in opened.sample
+    assert "pg_drop_replication_slot('lifecycle_app')" in opened.runbook
+    assert "lifecycle ingest --full-refresh" in opened.runbook
+    assert "64.0 MiB" in opened.rule
+    assert watch_slot(settings, "run-3") == []  # still behind: the incident stays open, no new message
+    record_slot(settings, ("0/900", 1))
+    [resolved] = watch_slot(settings, "run-4")
+    assert resolved.kind == "resolved"
+    assert [(a["kind"], a["owner"], a["run_id"]) for a in read_outbox(settings)] == [
+        ("opened", "data-platform", "run-2"),
+        ("resolved", "data-platform", "run-4"),
+    ]
+    assert [b["blocks"][0]["text"]["text"] for b in receiver.bodies] == [
+        "Failing: replication slot lifecycle_app: retained WAL",
+        "Resolved: replication slot lifecycle_app: retained WAL",
+    ]
+    assert "Runbook: The server keeps every WAL segment" in receiver.bodies[0]["text"]
+
+
+def test_a_sqlite_shop_has_no_slot_watch_even_with_an_old_reading(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path / "data", slot_retained_wal_limit=MIB)
+    record_slot(settings, ("0/100", 100))  # left from when the shop ran on PostgreSQL
+    assert watch_slot(settings, "run-1") == []
+    assert read_outbox(settings) == []

@@ -7,6 +7,7 @@ they skip, saying why, only where PostgreSQL 15 or wal2json is not installed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -40,6 +41,8 @@ from lifecycle.ingest.postgres import (
     record_health,
 )
 from lifecycle.ingest.schemas import APP_TABLES
+from lifecycle.observability.alerts import read_outbox
+from lifecycle.observability.replication import watch_slot
 from lifecycle.pipeline import DemoWorld, run
 
 SLOT = "lifecycle_app"
@@ -112,6 +115,7 @@ def test_slot_lag_is_kept_for_the_health_page_and_retained_wal_over_the_limit_wa
         state = health.read_health(con, dt.datetime(2026, 3, 2, 12))
     html = health.render(state)
     assert "Replication slot" in html and "over the limit" in html and "1,536.0 MiB" in html
+    assert "confirmed at" in html and "read at" in html
 
 
 # --------------------------------------------------------------------------------------------------
@@ -395,3 +399,97 @@ def test_schema_drift_in_postgres_follows_the_drift_policy(database_url: str, tm
     results = ingest(settings)
     app_errors = [e for r in results if r.source == "app" for e in r.errors]
     assert app_errors and "status" in app_errors[0] and "breaking schema change" in app_errors[0]
+
+
+def _status_cli(settings: Settings, *extra_env: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LIFECYCLE_DATA_DIR": str(settings.data_dir),
+        "LIFECYCLE_APP_DATABASE_URL": settings.app_database_url or "",
+        **dict(extra_env),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "lifecycle.cli", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.postgres
+def test_status_shows_the_slots_lag_and_a_slot_over_its_wal_limit_breaches_and_alerts(
+    database_url: str, tmp_path: Path
+):
+    settings = _world(tmp_path, "pg", database_url)
+    _generate(settings, days=1)
+    raise_for_errors(ingest(settings))
+    slot = settings.replication_slot
+    (retained,) = _sql(
+        database_url,
+        "select (pg_current_wal_lsn() - restart_lsn)::bigint from pg_replication_slots where slot_name = %s",
+        [slot],
+    )[0]
+    assert isinstance(retained, int) and retained > 0
+
+    within = _status_cli(settings)
+    assert within.returncode in (0, 3), (
+        within.stderr
+    )  # the simulated days are long past: freshness may breach
+    assert f"  {slot} ok: retains " in within.stdout and "position " in within.stdout
+    assert f"replication slot {slot}" not in within.stdout.split("SLA BREACHED")[-1]
+
+    # status reads what ingestion recorded: an unreachable server does not matter to it
+    behind = _status_cli(
+        settings,
+        ("LIFECYCLE_APP_DATABASE_URL", "postgresql://127.0.0.1:1/unreachable"),
+        ("LIFECYCLE_SLOT_RETAINED_WAL_LIMIT", "1"),
+    )
+    assert behind.returncode == 3, behind.stderr
+    assert f"  {slot} over the limit: retains " in behind.stdout
+    assert f"replication slot {slot} (retained WAL over its limit)" in behind.stdout
+
+    low = dataclasses.replace(settings, slot_retained_wal_limit=1)
+    [alert] = watch_slot(low, "run-1")
+    assert (alert.kind, alert.owner) == ("opened", "data-platform")
+    assert "--full-refresh" in alert.runbook and f"pg_drop_replication_slot('{slot}')" in alert.runbook
+    [sent] = read_outbox(low)
+    assert (sent["check"], sent["owner"], sent["sample"]) == (alert.check, "data-platform", alert.sample)
+
+
+@pytest.mark.postgres
+def test_the_sensor_requests_a_run_after_a_change_in_postgres_and_none_without_one(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
+
+    from lifecycle.orchestration.automation import automation, pending_arrivals
+    from lifecycle.orchestration.resources import LifecycleResource
+
+    settings = _world(tmp_path, "pg", database_url)
+    _generate(settings, days=1)
+    raise_for_errors(ingest(settings))
+    monkeypatch.setenv("LIFECYCLE_APP_DATABASE_URL", database_url)
+    monkeypatch.setenv("LIFECYCLE_REPLICATION_SLOT", settings.replication_slot)
+    sensor = next(s for s in automation("lifecycle_daily")[1] if s.name == "new_source_data")
+    resources = {"lifecycle": LifecycleResource(data_dir=str(settings.data_dir))}
+
+    def evaluate() -> RunRequest | None:
+        """One call of the sensor's function: its run request, or None if it skipped."""
+        with DagsterInstance.ephemeral() as instance:
+            result = sensor(build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(result, RunRequest | SkipReason)
+        return result if isinstance(result, RunRequest) else None
+
+    assert evaluate() is None, "everything in the slot has landed"
+    _sql(
+        database_url, "update orders set status = status where order_id = (select min(order_id) from orders)"
+    )
+    request = evaluate()
+    assert request is not None
+    arrivals = pending_arrivals(settings, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    assert (arrivals.files, arrivals.changes) == ((), 1)
+    assert evaluate() == request, "looking does not consume the slot"
+
+    raise_for_errors(ingest(settings))
+    assert evaluate() is None, "the change has landed"

@@ -56,7 +56,10 @@ def _read_site(settings: Settings, as_of: dt.datetime) -> Site:
     if settings.warehouse_path.exists():
         # One writer or many readers: docs runs after publish, when nothing writes.
         with connect_warehouse(settings, read_only=True) as con:
-            results, state = quality.read_results(con), health.read_health(con, as_of)
+            results, state = (
+                quality.read_results(con),
+                health.read_health(con, as_of, slot_limit=settings.slot_retained_wal_limit),
+            )
     else:
         results, state = [], health.Health(as_of=as_of)
     target = settings.dbt_target_dir

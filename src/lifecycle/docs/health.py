@@ -11,9 +11,12 @@ from typing import Any
 import duckdb
 from markupsafe import Markup
 
+from lifecycle.config import Settings
 from lifecycle.docs import quality
 from lifecycle.docs.charts import stacked_bars
 from lifecycle.docs.layout import render_page
+from lifecycle.observability import replication
+from lifecycle.observability.history import now
 from lifecycle.storage import one_row
 
 #: Each source's raw tables and the column that says when a row happened at the source.
@@ -37,9 +40,8 @@ class Health:
     #: (day, source, loaded, quarantined) from the ingest log
     ingest_per_day: list[tuple[dt.date, str, int, int]] = field(default_factory=list)
     quality: list[quality.Result] = field(default_factory=list)
-    #: the app source's replication slot at its last read (PostgreSQL shop only): checked at, slot,
-    #: exists, confirmed LSN, lag bytes, retained WAL bytes, retained limit bytes
-    replication_slot: tuple[Any, ...] | None = None
+    #: the app source's replication slot at its last read (PostgreSQL shop only)
+    replication_slot: replication.SlotReading | None = None
 
 
 def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
@@ -62,8 +64,14 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(count)
 
 
-def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
-    """Rows per day, freshness and lag per source, the newest ingest batches and the quality history."""
+def read_health(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.datetime,
+    *,
+    slot_limit: int = Settings.slot_retained_wal_limit,
+) -> Health:
+    """Rows per day, freshness and lag per source, the newest ingest batches, the replication slot's
+    newest reading (judged against ``slot_limit`` bytes of retained WAL) and the quality history."""
     health = Health(as_of=as_of, quality=quality.read_results(con))
     for source, column in SOURCE_TIME_COLUMNS.items():
         tables = _raw_tables(con, source)
@@ -95,36 +103,31 @@ def read_health(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> Health:
             "select cast(started_at as date) as day, source, sum(rows_loaded), sum(rows_quarantined)"
             " from raw._ingest_log group by all order by day, source"
         ).fetchall()
-    if _has_table(con, "raw", "_replication_slot"):
-        health.replication_slot = con.execute(
-            "select * from raw._replication_slot order by checked_at desc limit 1"
-        ).fetchone()
+    health.replication_slot = replication.read_slot(con, slot_limit)
     return health
 
 
 def _slot_row(health: Health) -> tuple[object, ...] | None:
-    if health.replication_slot is None:
+    slot = health.replication_slot
+    if slot is None:
         return None
-    checked, slot, exists, confirmed, lag, retained, limit = health.replication_slot
-    state = "missing" if not exists else "over the limit" if retained > limit else "ok"
-    mib = 2**20
-    sizes = (f"{lag / mib:,.1f} MiB", f"{retained / mib:,.1f} MiB", f"{limit / mib:,.0f} MiB")
-    return (slot, state, confirmed, *sizes, checked)
+    # On the wall clock, like the readings' stamps (see observability.replication).
+    clock = now()
+    return (
+        slot.slot,
+        slot.state,
+        slot.confirmed_lsn,
+        f"{slot.confirmed_at:%Y-%m-%d %H:%M:%S} ({replication.duration(clock - slot.confirmed_at)} ago)",
+        replication.mib(slot.lag_bytes),
+        replication.mib(slot.retained_bytes),
+        replication.mib(slot.limit_bytes),
+        f"{slot.checked_at:%Y-%m-%d %H:%M:%S} ({replication.duration(clock - slot.checked_at)} ago)",
+    )
 
 
 def _duration(seconds: float | None) -> str:
     """A duration as a person would say it: 45 s, 12 min, 3.5 h, 2.0 days."""
-    if seconds is None:
-        return "—"
-    if seconds < 0:
-        return "-" + _duration(-seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    return "—" if seconds is None else replication.duration(dt.timedelta(seconds=seconds))
 
 
 #: How many days up to the as-of date the rows-per-day chart shows.

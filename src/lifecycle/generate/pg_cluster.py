@@ -32,6 +32,10 @@ SETTINGS = {
     "max_connections": "30",
     "log_min_messages": "warning",
 }
+#: Servers since 15.19 decode a slot only through the output plugins this setting lists; ingestion reads
+#: its slot with wal2json (ingest/postgres.py). Older servers know no such setting and allow any plugin.
+PLUGIN_SETTING = "output_plugin_libraries"
+PLUGINS = "'pgoutput, test_decoding, wal2json'"
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ def start(cluster: Cluster) -> str:
         )  # fmt: skip
         with (cluster.data / "postgresql.auto.conf").open("a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in SETTINGS.items())
+    if _allow_wal2json(cluster) and is_running(cluster):
+        _run([_bin("pg_ctl"), "reload", "-D", str(cluster.data)], "reloading the cluster's settings")
     if not is_running(cluster):
         options = f"-p {cluster.port} -k {cluster.socket_dir}"
         _run(
@@ -144,6 +150,22 @@ def start(cluster: Cluster) -> str:
         )  # fmt: skip
     create_database(cluster, DATABASE)
     return cluster.url()
+
+
+def _allow_wal2json(cluster: Cluster) -> bool:
+    """List wal2json among the allowed output plugins where the server restricts them (also in a
+    cluster made before it did); whether the settings changed."""
+    conf = cluster.data / "postgresql.auto.conf"
+    if PLUGIN_SETTING in conf.read_text():
+        return False
+    described = subprocess.run(
+        _as_owner([_bin("postgres"), "--describe-config"]), capture_output=True, text=True, check=False
+    )
+    if not any(line.startswith(PLUGIN_SETTING + "\t") for line in described.stdout.splitlines()):
+        return False
+    with conf.open("a") as lines:
+        lines.write(f"{PLUGIN_SETTING} = {PLUGINS}\n")
+    return True
 
 
 def create_database(cluster: Cluster, name: str) -> str:

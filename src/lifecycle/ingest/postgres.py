@@ -50,6 +50,9 @@ SNAPSHOT_STATE = "app_snapshot"
 ID_SHIFT = 16
 #: Transactions are read whole; this many output rows per read bounds memory on a long backlog.
 CHUNK_ROWS = 200_000
+#: Output rows a look at the slot without landing (the orchestrator's sensor) decodes, about: enough to see
+#: past a few transactions without row changes, small enough to look every minute on any backlog.
+PEEK_ROWS = 1_000
 CLOCK_PREFIX = "lifecycle.sim_clock"
 WRITER_TABLE = "public._lifecycle_writer"
 PLUGIN_OPTIONS = [
@@ -259,12 +262,7 @@ def _incremental(
 ) -> list[Batch]:
     batches: list[Batch] = []
     while True:
-        rows = pg.execute(
-            "select lsn::text, data from pg_logical_slot_peek_changes(%s, null, %s, "
-            + ", ".join("%s" for _ in PLUGIN_OPTIONS)
-            + ")",
-            [slot, CHUNK_ROWS, *PLUGIN_OPTIONS],
-        ).fetchall()
+        rows = _peek(pg, slot, CHUNK_ROWS)
         transactions = parse_stream(rows)
         take = made_by(transactions, as_of)
         if take == 0:
@@ -283,6 +281,41 @@ def _incremental(
         batches.append(batch)
         if take < len(transactions) or len(rows) < CHUNK_ROWS:
             return batches
+
+
+def _peek(pg: Any, slot: str, rows: int) -> list[tuple[str, str]]:
+    """The slot's next whole transactions, about ``rows`` output rows of them, leaving its position."""
+    return list(
+        pg.execute(
+            "select lsn::text, data from pg_logical_slot_peek_changes(%s, null, %s, "
+            + ", ".join("%s" for _ in PLUGIN_OPTIONS)
+            + ")",
+            [slot, rows, *PLUGIN_OPTIONS],
+        ).fetchall()
+    )
+
+
+def pending_changes(
+    url: str, slot: str, as_of: dt.datetime | None, *, rows: int = PEEK_ROWS
+) -> tuple[int, int] | None:
+    """What the next ingest would land from the slot, looked at without moving it: the row changes made by
+    ``as_of`` among its first ``rows`` output rows (a lower bound on a longer backlog) and the newest
+    one's change id (0 when there are none); None when the slot is missing (the next ingest snapshots)."""
+    import psycopg
+
+    try:
+        with _connect(url) as pg:
+            if not slot_health(pg, slot).exists:
+                return None
+            transactions = parse_stream(_peek(pg, slot, rows))
+    except psycopg.Error as exc:
+        raise LifecycleError(f"app: looking at replication slot {slot!r} failed: {exc}") from exc
+    landing = [txn for txn in transactions[: made_by(transactions, as_of)] if txn.changes]
+    if not landing:
+        return 0, 0
+    return sum(len(txn.changes) for txn in landing), change_id(
+        landing[-1].commit_lsn, len(landing[-1].changes) - 1
+    )
 
 
 def _snapshot(

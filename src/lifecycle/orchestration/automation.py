@@ -5,8 +5,9 @@ Both triggers request today's partition, whose as-of is the moment its run start
 06:00 run publishes all of yesterday and the night. The sensor compares the sources with what the
 warehouse has landed using ingestion's own rules (``ingest.files.new_files``: a file counts once it is
 complete — its hour or day is over — and not landed with the same size; the application counts when its
-change log has ids beyond the landed watermark), so it asks for a run when ingestion would find something
-to land; one run per new state of the sources (the run key is its fingerprint).
+change log has ids beyond the landed watermark, or, on PostgreSQL, when its replication slot holds row
+changes made by now, looked at without moving the slot), so it asks for a run when ingestion would find
+something to land; one run per new state of the sources (the run key is its fingerprint).
 """
 
 # No `from __future__ import annotations`: Dagster reads the annotations of the functions it decorates
@@ -57,20 +58,23 @@ class Arrivals:
     """What ingestion would land now: complete source files not landed yet, and new application changes."""
 
     files: tuple[str, ...]
+    #: new application changes (on PostgreSQL at least this many: the slot is looked at, not read whole)
+    changes: int
+    #: the newest of them (its change id): part of the fingerprint
     newest_change: int
-    landed_change: int
-
-    @property
-    def changes(self) -> int:
-        return max(0, self.newest_change - self.landed_change)
+    #: the PostgreSQL shop's replication slot is missing: the next ingest lands a snapshot
+    snapshot: bool = False
+    #: why the application database could not be looked at (the files still count)
+    problem: str | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.files) or self.changes > 0
+        return bool(self.files) or self.changes > 0 or self.snapshot
 
     @property
     def fingerprint(self) -> str:
         """Identifies this state of the sources: one run is requested per state."""
-        return hashlib.sha256(json.dumps([self.files, self.newest_change]).encode()).hexdigest()[:16]
+        state = [self.files, self.newest_change, self.snapshot]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         parts = []
@@ -78,6 +82,8 @@ class Arrivals:
             parts.append(f"{len(self.files)} new file(s), e.g. {self.files[0]}")
         if self.changes:
             parts.append(f"{self.changes} new application change(s)")
+        if self.snapshot:
+            parts.append("the replication slot is missing: a snapshot of the application database")
         return "; ".join(parts) or "nothing new"
 
 
@@ -97,8 +103,27 @@ def pending_arrivals(settings: Settings, now: dt.datetime) -> Arrivals:
             if (sources / folder).exists()
             for file in new_files(con, sources / folder, pattern, source, now)
         )
+        if settings.app_database_url:
+            # Looked at while the warehouse is open: a run's ingest holds it for writing while it reads
+            # the slot, and a slot serves one reader at a time, so the look never gets in its way.
+            return _slot_arrivals(settings, files, now)
         landed = int(read_watermark(con, "app") or 0)
-    return Arrivals(files, _newest_change(sources / "app.sqlite"), landed)
+    newest = _newest_change(sources / "app.sqlite")
+    return Arrivals(files, max(0, newest - landed), newest)
+
+
+def _slot_arrivals(settings: Settings, files: tuple[str, ...], now: dt.datetime) -> Arrivals:
+    from lifecycle.errors import LifecycleError
+    from lifecycle.ingest.postgres import pending_changes
+
+    assert settings.app_database_url is not None
+    try:
+        pending = pending_changes(settings.app_database_url, settings.replication_slot, now)
+    except LifecycleError as error:
+        return Arrivals(files, 0, 0, problem=str(error))
+    if pending is None:
+        return Arrivals(files, 0, 0, snapshot=True)
+    return Arrivals(files, *pending)
 
 
 @contextmanager
@@ -185,8 +210,13 @@ def automation(job_name: str) -> tuple[list[ScheduleDefinition], list[SensorDefi
             arrivals = pending_arrivals(lifecycle.settings(), now)
         except duckdb.IOException:
             return SkipReason("a run is writing the warehouse; looking again at the next tick")
+        if arrivals.problem:
+            context.log.warning(f"application changes not looked at: {arrivals.problem}")
         if not arrivals:
-            return SkipReason("no new source files or application changes")
+            return SkipReason(
+                "no new source files or application changes"
+                + (f" (application database not looked at: {arrivals.problem})" if arrivals.problem else "")
+            )
         context.log.info(f"new source data: {arrivals.describe()}")
         return RunRequest(
             run_key=arrivals.fingerprint,

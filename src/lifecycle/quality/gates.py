@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed
-from lifecycle.observability import lineage, monitoring, observe_gate
+from lifecycle.observability import lineage, monitoring, observe_gate, replication
 from lifecycle.publish import read_publication
 from lifecycle.quality import verdict
 from lifecycle.quality.quarantine import MAX_SHARE, failed_loads, landed_files
@@ -34,6 +34,9 @@ def audit_raw(
     """The raw suites on the landed batches, before dbt reads them: a bad delivery never reaches staging."""
     report = validate(settings, as_of=as_of, layers=["raw"], progress=progress)
     report = _with(report, pipeline_checks(settings, marts=False))
+    # The replication slot is watched whatever the gate decides: a slot holding back the source server's
+    # WAL does not make the landed data wrong, but its owner must hear before that server's disk fills.
+    replication.watch_slot(settings, run_id)
     _decide(settings, verdict.AUDIT_RAW, report, run_id, as_of, judges_marts=False)
     return report
 
