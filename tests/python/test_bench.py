@@ -10,9 +10,22 @@ import math
 import duckdb
 import pytest
 
-from lifecycle.bench.__main__ import parse_scales
+from lifecycle.bench.__main__ import parse_history_days, parse_scales
 from lifecycle.bench.baselines import dag_order, expectation_sql
-from lifecycle.bench.report import loglog_slope, one_line, render_markdown, summarize, target_met
+from lifecycle.bench.harness import HistoryRuns, Step
+from lifecycle.bench.report import (
+    DAY_DOCS,
+    DAY_GENERATE,
+    DAY_TOTAL,
+    history_lines,
+    history_result,
+    history_summary,
+    loglog_slope,
+    one_line,
+    render_markdown,
+    summarize,
+    target_met,
+)
 
 
 def test_loglog_slope_of_a_power_law_is_its_exponent() -> None:
@@ -44,6 +57,15 @@ def test_dag_order_puts_parents_first_and_ignores_unknown_parents() -> None:
 def test_one_line_keeps_a_table_cell_whole() -> None:
     assert one_line("gate failed: x | y\n  - detail") == "gate failed: x / y - detail"
     assert len(one_line("z" * 500)) == 160
+
+
+def test_parse_history_days() -> None:
+    assert parse_history_days("112 28") == [28, 112]
+    assert parse_history_days("28,112,28") == [28, 112]
+    assert parse_history_days("") == []
+    for wrong in ("0 28", "28 1.5", "-7"):
+        with pytest.raises(ValueError, match="BENCH_HISTORY_DAYS"):
+            parse_history_days(wrong)
 
 
 def test_parse_scales() -> None:
@@ -116,6 +138,7 @@ def _run(scale: float, seconds: float, peak: int) -> dict[str, object]:
 def test_summarize_and_render_markdown() -> None:
     runs = [_run(1, 10.0, 2**29), _run(10, 80.0, 2**30)]
     ratios = summarize(runs)  # type: ignore[arg-type]
+    assert ratios["day_growth"]["met"] is None  # no history axis: not measured
     assert ratios["scaling_exponent"]["value"] == pytest.approx(math.log10(8))
     assert ratios["scaling_exponent"]["met"] is True
     assert ratios["ingest_vs_native"]["met"] is False
@@ -139,3 +162,97 @@ def test_summarize_and_render_markdown() -> None:
     assert "| `incremental_vs_full` | — | <= 0.1 | not measured |" in text
     assert "temp_directory" not in text
     assert "same SQL in DuckDB: seconds=1.50" in text
+
+
+def _step(name: str, seconds: float, cpu: float | None = None, status: str = "ok") -> Step:
+    return Step(name, seconds, 100, 2**20 * int(seconds), status, {}, cpu)
+
+
+def _history(days: int, stage_seconds: dict[str, float], docs: float = 5.0) -> HistoryRuns:
+    label = f"day_after_{days}"
+    day = {name: _step(f"{label}_{name}", s, s / 2) for name, s in stage_seconds.items()}
+    return HistoryRuns(
+        history_days=days,
+        day_date="2024-01-29",
+        build=[_step(f"history_{days}_generate", 30.0)],
+        generate_day=_step(f"{label}_generate", 1.0, 1.0),
+        day=day,
+        docs=_step(f"{label}_docs", docs, docs),
+    )
+
+
+def test_history_result_totals_the_run_stages_only() -> None:
+    result = history_result(_history(28, {"ingest": 2.0, "transform": 10.0, "publish": 1.0}))
+    assert result["total_seconds"] == pytest.approx(13.0)  # neither generate (1 s) nor docs (5 s)
+    assert result["total_cpu_seconds"] == pytest.approx(6.5)
+    assert result["peak_rss"] == 10 * 2**20
+    assert [s["stage"] for s in result["stages"]] == ["ingest", "transform", "publish"]
+    assert result["failed"] == []
+
+
+def test_history_summary_gives_day_growth_and_growth_per_stage() -> None:
+    short = history_result(_history(28, {"ingest": 2.0, "transform": 10.0, "publish": 1.0}, docs=5.0))
+    long = history_result(_history(112, {"ingest": 2.0, "transform": 15.0, "publish": 2.0}, docs=6.0))
+    summary = history_summary(1.0, [long, short])  # order given does not matter: shortest is the base
+    assert summary["history_days"] == [28, 112]
+    assert summary["day_growth"] == pytest.approx(19.0 / 13.0)
+    details = summary["details"]
+    assert details["transform"] == {
+        "after_28_days_s": 10.0,
+        "after_112_days_s": 15.0,
+        "growth": pytest.approx(1.5),
+        "cpu_growth": pytest.approx(1.5),
+    }
+    assert details["ingest"]["growth"] == pytest.approx(1.0)
+    assert details["publish"]["growth"] == pytest.approx(2.0)
+    assert details[DAY_TOTAL]["growth"] == pytest.approx(19.0 / 13.0)
+    assert details[DAY_DOCS]["growth"] == pytest.approx(1.2)
+    assert details[DAY_GENERATE]["growth"] == pytest.approx(1.0)
+    ratios = summarize([_run(1, 10.0, 2**29)], summary)  # type: ignore[list-item]
+    assert ratios["day_growth"]["value"] == pytest.approx(19.0 / 13.0)
+    assert ratios["day_growth"]["met"] is False
+    within = history_summary(1.0, [short, history_result(_history(112, {"ingest": 2.0, "transform": 11.0}))])
+    assert within["day_growth"] == pytest.approx(1.0)
+    assert summarize([_run(1, 10.0, 2**29)], within)["day_growth"]["met"] is True  # type: ignore[list-item]
+
+
+def test_history_with_one_length_measures_no_growth() -> None:
+    summary = history_summary(1.0, [history_result(_history(28, {"ingest": 2.0}))])
+    assert summary["day_growth"] is None
+    assert summary["details"]["ingest"] == {"after_28_days_s": 2.0, "growth": None, "cpu_growth": None}
+
+
+def test_history_failures_are_collected_and_shown() -> None:
+    broken = _history(112, {"ingest": 2.0, "transform": 3.0})
+    broken.day["transform"] = _step("day_after_112_transform", 3.0, status="error: boom")
+    summary = history_summary(
+        1.0, [history_result(_history(28, {"ingest": 2.0, "transform": 3.0})), history_result(broken)]
+    )
+    assert summary["failed"] == ["day_after_112_transform"]
+    text = "\n".join(history_lines(summary))
+    assert "Not ok: day_after_112_transform: error: boom." in text
+
+
+def test_render_markdown_shows_the_history_axis() -> None:
+    short = history_result(_history(28, {"ingest": 2.0, "transform": 10.0}))
+    long = history_result(_history(112, {"ingest": 3.0, "transform": 12.0}))
+    history = history_summary(1.0, [short, long])
+    runs = [_run(1, 10.0, 2**29)]
+    text = render_markdown(
+        {
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "machine": {"cpus": 2, "duckdb": "1.5", "dbt": "1.11"},
+            "days": 7,
+            "duckdb_settings": {},
+            "scales": runs,
+            "history": history,
+            "ratios": summarize(runs, history),  # type: ignore[arg-type]
+        }
+    )
+    assert "| `day_growth` | 1.25 | <= 1.2 | **missed** |" in text
+    assert "History axis at scale 1: one more simulated day's `lifecycle run` after 28 and 112 days" in text
+    assert "| stage | wall s after 28 d | CPU s after 28 d | wall s after 112 d | CPU s after 112 d |" in text
+    assert "| ingest | 2.0 | 1.0 | 3.0 | 1.5 | 1.50 | 1.50 |" in text
+    assert f"| **{DAY_TOTAL}** | 12.0 | 6.0 | 15.0 | 7.5 | 1.25 | 1.25 |" in text
+    assert f"| {DAY_DOCS} | 5.0 | 5.0 | 5.0 | 5.0 | 1.00 | 1.00 |" in text
+    assert "Not ok" not in text

@@ -2,7 +2,9 @@
 results in ``$LIFECYCLE_DATA_DIR/bench/results.json`` and ``results.md`` (see docs/performance.md).
 
 Scales and days come from ``--scales`` / ``--days`` or the ``BENCH_SCALES`` / ``BENCH_DAYS`` environment
-variables. ``_child`` as the first argument runs one task in a child process (see ``harness``).
+variables, the history axis from ``--history-scale`` / ``--history-days`` or ``BENCH_HISTORY_SCALE`` /
+``BENCH_HISTORY_DAYS`` (empty: no history axis). ``_child`` as the first argument runs one task in a
+child process (see ``harness``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.bench.baselines import BASELINE_TASKS
-from lifecycle.bench.harness import STAGE_TASKS, ScaleRuns, Step, Task, run_child, run_task
-from lifecycle.bench.report import machine, scale_result, summarize, write_results
+from lifecycle.bench.harness import (
+    RUN_STAGE_TASKS,
+    STAGE_TASKS,
+    HistoryRuns,
+    ScaleRuns,
+    Step,
+    Task,
+    run_child,
+    run_task,
+)
+from lifecycle.bench.report import (
+    history_result,
+    history_summary,
+    machine,
+    scale_result,
+    summarize,
+    write_results,
+)
 from lifecycle.config import Settings, load_settings
 from lifecycle.storage import duckdb_config
 
@@ -29,8 +47,12 @@ DEFAULT_SCALES = (1.0, 10.0)
 #: costs per call (interpreter and dbt start-up, GE's per-expectation work) against data work; with one week
 #: (1.8M rows) the fixed costs dominate every ratio, unlike in a warehouse with months of history.
 DEFAULT_DAYS = 28
+#: The history axis: one scale, the day after each history length. Scale 1 keeps 112 days affordable
+#: (four times the 0.6M source rows of 28 days, generated and built once) while a day still carries data.
+DEFAULT_HISTORY_SCALE = 1.0
+DEFAULT_HISTORY_DAYS = (28, 112)
 #: Every task a child process can run, by name.
-TASKS: dict[str, Task] = {**STAGE_TASKS, **BASELINE_TASKS}
+TASKS: dict[str, Task] = {**STAGE_TASKS, **RUN_STAGE_TASKS, **BASELINE_TASKS}
 
 
 def parse_scales(text: str) -> list[float]:
@@ -39,6 +61,14 @@ def parse_scales(text: str) -> list[float]:
     if not scales or any(s <= 0 for s in scales):
         raise ValueError(f"BENCH_SCALES={text!r}: give one or more positive scales, e.g. '1 10'")
     return scales
+
+
+def parse_history_days(text: str) -> list[int]:
+    """``"28 112"`` or ``"28,112"`` -> [28, 112] (sorted, distinct); ``""`` -> [] (no history axis)."""
+    parts = text.replace(",", " ").split()
+    if not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise ValueError(f"BENCH_HISTORY_DAYS={text!r}: give whole numbers of days >= 1, e.g. '28 112'")
+    return sorted({int(part) for part in parts})
 
 
 def _run_stages(workdir: Path, scale: float, days: int, as_of: dict[str, Any]) -> list[Step]:
@@ -87,6 +117,46 @@ def bench_scale(root: Path, scale: float, days: int) -> dict[str, Any]:
     return scale_result(ScaleRuns(scale, days, stages, native, ge_sql, full, replay, incremental))
 
 
+def _run_day(workdir: Path, day: dt.date, label: str) -> dict[str, Step]:
+    """The stages of ``lifecycle run`` from ingest to publish for ``day`` (as-of its end), in order."""
+    as_of = {"as_of": day.isoformat()}
+    params = {name: {} if name == "publish" else as_of for name in RUN_STAGE_TASKS}
+    return {name: run_child(name, workdir, params[name], label=f"{label}_{name}") for name in RUN_STAGE_TASKS}
+
+
+def bench_history(root: Path, scale: float, history_days: Sequence[int]) -> dict[str, Any]:
+    """The history axis: one world at ``scale`` grown to each history length in turn; after each, one more
+    day is generated and that day's run (ingest → publish, then docs) timed stage by stage.
+
+    One world serves every length: it holds the shorter history and the day after it when it grows to
+    the next, as a warehouse does; building each length afresh would add the shorter worlds' cost.
+    """
+    workdir = root / f"history-{scale:g}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    lengths = " and ".join(str(d) for d in history_days)
+    print(f"==> history axis: scale {scale:g}, the day after {lengths} days ({workdir})", flush=True)
+    covered, runs = 0, []
+    for days in history_days:
+        build: list[Step] = []
+        if days > covered:  # the world holds fewer days: generate the rest and run up to its last day
+            start = FIRST_DAY + dt.timedelta(days=covered)
+            generate = {"scale": scale, "start": start.isoformat(), "days": days - covered}
+            print(f"  history of {days} days:", flush=True)
+            build.append(run_child("generate", workdir, generate, label=f"history_{days}_generate"))
+            last = FIRST_DAY + dt.timedelta(days=days - 1)
+            build += _run_day(workdir, last, f"history_{days}").values()
+        day = FIRST_DAY + dt.timedelta(days=days)
+        print(f"  the day after {days} days ({day}):", flush=True)
+        one_day = {"scale": scale, "start": day.isoformat(), "days": 1}
+        generate_day = run_child("generate", workdir, one_day, label=f"day_after_{days}_generate")
+        stages = _run_day(workdir, day, f"day_after_{days}")
+        docs = run_child("docs", workdir, {"as_of": day.isoformat()}, label=f"day_after_{days}_docs")
+        runs.append(history_result(HistoryRuns(days, day.isoformat(), build, generate_day, stages, docs)))
+        covered = days + 1
+    return history_summary(scale, runs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_child"]:
@@ -97,14 +167,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scales", default=os.environ.get("BENCH_SCALES", default_scales), help="e.g. '1 10'"
     )
     parser.add_argument("--days", type=int, default=int(os.environ.get("BENCH_DAYS", DEFAULT_DAYS)))
+    parser.add_argument(
+        "--history-scale",
+        type=float,
+        default=float(os.environ.get("BENCH_HISTORY_SCALE", DEFAULT_HISTORY_SCALE)),
+        help="the scale of the history axis",
+    )
+    default_history = " ".join(str(d) for d in DEFAULT_HISTORY_DAYS)
+    parser.add_argument(
+        "--history-days",
+        default=os.environ.get("BENCH_HISTORY_DAYS", default_history),
+        help="history lengths, e.g. '28 112'; empty: no history axis",
+    )
     args = parser.parse_args(argv)
     scales = sorted(parse_scales(args.scales))
+    history_days = parse_history_days(args.history_days)
+    if args.history_scale <= 0:
+        parser.error(f"BENCH_HISTORY_SCALE={args.history_scale:g}: give a positive scale, e.g. 1")
     settings = load_settings()
     root = settings.data_dir / "bench"
     root.mkdir(parents=True, exist_ok=True)
 
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     runs = [bench_scale(root, scale, args.days) for scale in scales]
+    history = bench_history(root, args.history_scale, history_days) if history_days else None
     results = {
         "started_at": started.isoformat(),
         "days": args.days,
@@ -113,11 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "duckdb_settings": duckdb_config(settings),
         "dbt_target": settings.dbt_target,
         "scales": runs,
-        "ratios": summarize(runs),
+        "history": history,
+        "ratios": summarize(runs, history),
     }
     print(write_results(root, results))
     print(f"wrote {root / 'results.json'} and {root / 'results.md'}")
-    return 1 if any(run["failed"] for run in runs) else 0
+    failed = any(run["failed"] for run in runs) or bool(history and history["failed"])
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

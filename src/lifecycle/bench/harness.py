@@ -194,6 +194,34 @@ def task_validate(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_privacy(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+    from lifecycle.privacy import apply_privacy
+
+    started = time.perf_counter()
+    report = apply_privacy(settings, as_of=end_of_day(params["as_of"]), progress=print)
+    seconds = time.perf_counter() - started
+    return {"rows": _raw_rows(settings), "call_seconds": seconds, "summary": report.summary()}
+
+
+def task_audit_raw(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+    from lifecycle.errors import GateFailed
+    from lifecycle.quality.gates import audit_raw
+
+    clock = Clock()
+    try:
+        report = audit_raw(settings, as_of=end_of_day(params["as_of"]), run_id="bench", progress=clock)
+        status = "ok"
+    except GateFailed as exc:  # a failed gate still timed every check
+        report, status = None, f"gate failed: {str(exc)[:200]}"
+    seconds = clock.elapsed()
+    return {
+        "rows": _raw_rows(settings),
+        "call_seconds": seconds,
+        "status": status,
+        "expectations": len(report.outcomes) if report else None,
+    }
+
+
 def task_publish(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
     from lifecycle.publish import publish
 
@@ -206,7 +234,8 @@ def task_docs(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
     from lifecycle.docs import build_docs
 
     started = time.perf_counter()
-    build_docs(settings)
+    # Freshness on the health page is judged against the run's as-of, as ``lifecycle run`` does.
+    build_docs(settings, as_of=end_of_day(params["as_of"]) if "as_of" in params else None)
     return {"rows": _raw_rows(settings), "call_seconds": time.perf_counter() - started}
 
 
@@ -218,6 +247,17 @@ STAGE_TASKS: dict[str, Task] = {
     "validate": task_validate,
     "publish": task_publish,
     "docs": task_docs,
+}
+
+#: The stages of a day's ``lifecycle run`` from ingestion to publication, in its order (generate simulates
+#: the sources and docs builds the site: the history axis times those apart).
+RUN_STAGE_TASKS: dict[str, Task] = {
+    "ingest": task_ingest,
+    "privacy": task_privacy,
+    "audit_raw": task_audit_raw,
+    "transform": task_transform,
+    "validate": task_validate,
+    "publish": task_publish,
 }
 
 
@@ -291,3 +331,20 @@ class ScaleRuns:
     def step(self, name: str) -> Step:
         """The run labelled ``name``: a stage (``ingest``) or a comparison (``transform_next_day``)."""
         return next(s for s in [*self.stages, *self.comparisons] if s.name == name)
+
+
+@dataclass
+class HistoryRuns:
+    """One point of the history axis: the world holds ``history_days`` days, built by ``build``; then one
+    more day is generated (``generate_day``) and run: ``day`` maps each run stage to its child run."""
+
+    history_days: int
+    day_date: str
+    build: list[Step]
+    generate_day: Step
+    day: dict[str, Step]
+    docs: Step
+
+    @property
+    def steps(self) -> list[Step]:
+        return [*self.build, self.generate_day, *self.day.values(), self.docs]

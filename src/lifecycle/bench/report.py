@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lifecycle.bench.harness import ScaleRuns
+    from lifecycle.bench.harness import HistoryRuns, ScaleRuns
 
 #: Targets: (comparison, threshold). ``<=`` means lower is better.
 TARGETS: dict[str, tuple[str, float]] = {
@@ -27,6 +27,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "scaling_exponent": ("<=", 1.1),
     "scaling_exponent_cpu": ("<=", 1.1),
     "peak_rss_gb": ("<=", 4.0),
+    "day_growth": ("<=", 1.2),
 }
 RATIO_MEANING = {
     "ingest_vs_native": "our events ingestion rows/s ÷ DuckDB read_json of the same files into a table",
@@ -36,7 +37,13 @@ RATIO_MEANING = {
     "scaling_exponent": "log-log slope of total stage wall time against scale",
     "scaling_exponent_cpu": "the same slope on CPU seconds (stages and their children): robust to a busy box",
     "peak_rss_gb": "largest single-process peak RSS of any stage at the largest scale (GB)",
+    "day_growth": "one more day's `lifecycle run` (ingest → publish, wall s) after the longest history ÷ "
+    "after the shortest, same scale",
 }
+#: The row names of the history table besides the run's stages.
+DAY_TOTAL = "total (ingest → publish)"
+DAY_DOCS = "docs (not in the total)"
+DAY_GENERATE = "generate the day (not in the total)"
 
 
 def loglog_slope(points: Sequence[tuple[float, float]]) -> float:
@@ -185,8 +192,75 @@ def _ratio_entry(name: str, value: float | None) -> dict[str, Any]:
     }
 
 
-def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The headline ratios: measured at the largest scale, the exponent across all scales."""
+def _step_entry(stage: str, step: Any) -> dict[str, Any]:
+    return {"stage": stage, **asdict(step)}
+
+
+def history_result(runs: HistoryRuns) -> dict[str, Any]:
+    """One entry of ``results.json``'s ``history.runs``: the day's run after ``history_days`` days."""
+    day = list(runs.day.values())
+    return {
+        "history_days": runs.history_days,
+        "day": runs.day_date,
+        "stages": [_step_entry(stage, step) for stage, step in runs.day.items()],
+        "total_seconds": sum(s.seconds for s in day),
+        "total_cpu_seconds": sum(s.cpu_seconds or 0.0 for s in day),
+        "peak_rss": max(s.peak_rss for s in day),
+        "generate_day": _step_entry("generate", runs.generate_day),
+        "docs": _step_entry("docs", runs.docs),
+        "history_build": [asdict(s) for s in runs.build],
+        "failed": [s.name for s in runs.steps if s.status.startswith("error")],
+    }
+
+
+def _day_rows(run: Mapping[str, Any]) -> dict[str, tuple[float | None, float | None]]:
+    """(wall s, CPU s) of each row of the history table for one history length."""
+    rows = {s["stage"]: (s["seconds"], s.get("cpu_seconds")) for s in run["stages"]}
+    rows[DAY_TOTAL] = (run["total_seconds"], run.get("total_cpu_seconds"))
+    rows[DAY_DOCS] = (run["docs"]["seconds"], run["docs"].get("cpu_seconds"))
+    rows[DAY_GENERATE] = (run["generate_day"]["seconds"], run["generate_day"].get("cpu_seconds"))
+    return rows
+
+
+def day_growth_details(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per stage, the total, docs and the generated day: the seconds after each history and the growth
+    from the shortest history to the longest (``growth`` on wall time, ``cpu_growth`` on CPU)."""
+    ordered = sorted(runs, key=lambda r: r["history_days"])
+    rows = [_day_rows(run) for run in ordered]
+    details: dict[str, dict[str, float | None]] = {}
+    if not rows:
+        return details
+    for name, last in rows[-1].items():
+        entry: dict[str, float | None] = {
+            f"after_{run['history_days']}_days_s": row.get(name, (None, None))[0]
+            for run, row in zip(ordered, rows, strict=True)
+        }
+        first = rows[0].get(name, (None, None)) if len(rows) > 1 else (None, None)
+        entry["growth"] = ratio(last[0], first[0])
+        entry["cpu_growth"] = ratio(last[1], first[1])
+        details[name] = entry
+    return details
+
+
+def history_summary(scale: float, runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``results.json``'s ``history``: each history length's day, and their growth (``day_growth`` is
+    that of the total; None with fewer than two history lengths)."""
+    details = day_growth_details(runs)
+    return {
+        "scale": scale,
+        "history_days": sorted(r["history_days"] for r in runs),
+        "runs": list(runs),
+        "day_growth": details[DAY_TOTAL]["growth"] if details else None,
+        "details": details,
+        "failed": [name for r in runs for name in r["failed"]],
+    }
+
+
+def summarize(
+    runs: list[dict[str, Any]], history: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The headline ratios: measured at the largest scale, the exponent across all scales, the day's
+    growth with history on the history axis."""
     largest = runs[-1]
     ratios = {name: _ratio_entry(name, largest["ratios"][name]) for name in largest["ratios"]}
     points = [(r["scale"], r["total_seconds"]) for r in runs]
@@ -196,6 +270,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     cpu_slope = loglog_slope(cpu_points) if slope is not None and all(c for _, c in cpu_points) else None
     ratios["scaling_exponent_cpu"] = _ratio_entry("scaling_exponent_cpu", cpu_slope)
     ratios["peak_rss_gb"] = _ratio_entry("peak_rss_gb", largest["peak_rss"] / 2**30)
+    ratios["day_growth"] = _ratio_entry("day_growth", history["day_growth"] if history else None)
     return ratios
 
 
@@ -249,6 +324,45 @@ def _largest_lines(largest: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def history_lines(history: Mapping[str, Any]) -> list[str]:
+    """The history axis as Markdown: per stage the day's seconds after each history, and the growth."""
+    lengths = history["history_days"]
+    header = "| stage | " + " | ".join(f"wall s after {d} d | CPU s after {d} d" for d in lengths)
+    header += " | growth | CPU growth |"
+    align = "|---|" + "---:|---:|" * len(lengths) + "---:|---:|"
+    lines = [
+        "",
+        f"History axis at scale {history['scale']:g}: one more simulated day's `lifecycle run` after "
+        + " and ".join(f"{d}" for d in lengths)
+        + " days of history (process wall and CPU seconds; growth = longest history ÷ shortest).",
+        "",
+        header,
+        align,
+    ]
+    by_days = {r["history_days"]: _day_rows(r) for r in history["runs"]}
+    for name, entry in history["details"].items():
+        cells = []
+        for days in lengths:
+            wall, cpu = by_days[days].get(name, (None, None))
+            cells.append(f"{fmt_seconds(wall)} | {fmt_seconds(cpu)}")
+        label = f"**{name}**" if name == DAY_TOTAL else name
+        lines.append(
+            f"| {label} | {' | '.join(cells)} | {fmt_ratio(entry['growth'])} | "
+            f"{fmt_ratio(entry['cpu_growth'])} |"
+        )
+    problems = [
+        f"{s['name']}: {s['status']}"
+        for r in history["runs"]
+        for s in [*r["stages"], r["docs"], r["generate_day"]]
+        if s["status"] != "ok"
+    ]
+    peaks = ", ".join(f"{fmt_bytes(r['peak_rss'])} after {r['history_days']} d" for r in history["runs"])
+    lines += ["", f"Peak RSS of the day's stages: {peaks}."]
+    if problems:
+        lines += ["", "Not ok: " + "; ".join(problems) + "."]
+    return lines
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The results as Markdown: one table of stages per scale, then the ratios against their targets."""
     settings = ", ".join(f"{k}={v}" for k, v in results["duckdb_settings"].items() if k != "temp_directory")
@@ -268,6 +382,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     lines += [_ratio_line(name, entry) for name, entry in results["ratios"].items()]
     if results["scales"]:
         lines += _largest_lines(results["scales"][-1])
+    if results.get("history"):
+        lines += history_lines(results["history"])
     return "\n".join(lines) + "\n"
 
 
