@@ -13,7 +13,7 @@ PYTHON ?= python3.11
 # Lint and test scratch space: never the user's data directory.
 SCRATCH := $(shell mktemp -d -u /tmp/lifecycle-lint.XXXXXX)
 
-.PHONY: run test test-gates test-privacy test-soak lint fmt pytest browser-deps ci-setup lock bench clean ci-pr orchestrate \
+.PHONY: run test test-fast test-slow test-gates test-privacy test-soak lint fmt pytest browser-deps ci-setup lock bench clean ci-pr orchestrate \
 	postgres postgres-stop postgres-deps test-postgres test-spark java-deps
 
 $(STAMP): requirements.lock pyproject.toml
@@ -57,10 +57,25 @@ browser-deps:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
 	|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
+# Suites with targets of their own, left out of `make test`.
+OWN_TARGETS := soak or gates or postgres or privacy or spark or slow
+# On both cores: each module's tests stay on one worker (module fixtures are whole worlds, built once).
+XDIST := -n 2 --dist loadfile
+
 # Unit tests plus the end-to-end run (generate → ingest → dbt build with its tests → GE checkpoints →
-# publish → docs) at a tiny scale in a temporary directory.
+# publish → docs) on one shared tiny world (tests/python/conftest.py), read by the e2e, browser and
+# pull-request tests. The slowest tests are printed at the end.
 pytest: $(INSTALLED) browser-deps
-	$(BIN)/pytest -q -m "not soak and not gates and not postgres and not privacy and not spark"
+	$(BIN)/pytest -q $(XDIST) --durations=15 -m "not ($(OWN_TARGETS))"
+
+# The inner loop: unit tests only, no whole pipeline run (marker e2e) and no lint.
+test-fast: $(INSTALLED)
+	$(BIN)/pytest -q $(XDIST) --durations=5 -m "not ($(OWN_TARGETS)) and not e2e"
+
+# Whole worlds run several times over (a three-day Dagster backfill, an incremental day against a full
+# rebuild, a continued world with concurrent writers, the marts against the simulator's ground truth).
+test-slow: $(INSTALLED)
+	$(BIN)/pytest -q $(XDIST) --durations=10 -m slow
 
 # The quality gates against injected defects: one whole lifecycle run per case (~20 cases), ~6 min.
 test-gates: $(INSTALLED)

@@ -1,15 +1,38 @@
-"""Tiny worlds for unit tests: hand-made sources small enough to reason about row by row."""
+"""Tiny worlds for unit tests (hand-made sources small enough to reason about row by row) and the one
+published tiny world that the end-to-end, browser and pull-request tests share."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
+import os
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from lifecycle.config import Settings
+from lifecycle.config import PROJECT_DIR, Settings
+from lifecycle.pipeline import DemoWorld
+
+#: The shared tiny world: four simulated days at the smallest scale, run once at the end of the last one.
+TINY_WORLD = DemoWorld(seed=3, scale=0.01, days=4)
+TINY_AS_OF = dt.datetime(2026, 3, 4, 22, 0)
+#: What the pipeline needs of the repository (docs/dbt holds the doc blocks the models reference).
+PROJECT_PARTS = (
+    "expectations",
+    "models",
+    "macros",
+    "seeds",
+    "snapshots",
+    "analyses",
+    "tests/dbt",
+    "docs/dbt",
+    "dbt_project.yml",
+    "profiles.yml",
+    "alerts.yml",
+)
 
 ORDER_COLUMNS = ["order_id", "customer_id", "status", "placed_at", "updated_at", "shipping_address_id"]
 
@@ -117,3 +140,51 @@ def world(gate_baseline: Settings, tmp_path: Path) -> Settings:
     from gate_world import copy_world
 
     return copy_world(gate_baseline, tmp_path / "data")
+
+
+def copy_project(destination: Path, source: Path = PROJECT_DIR) -> Path:
+    """The parts of a dbt project the pipeline reads, copied (without build output)."""
+    for part in PROJECT_PARTS:
+        origin, target = source / part, destination / part
+        if origin.is_dir():
+            shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__", "target"))
+        elif origin.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(origin, target)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One whole ``lifecycle run`` of ``TINY_WORLD`` (generate → … → publish → docs), built once per test
+    session from a copy of the project taken at its start (so edits in the working tree while tests run
+    do not show up in it). Read-only: a test that runs the pipeline again or writes into the data
+    directory takes a copy with ``copy_tiny_world``.
+
+    Under pytest-xdist every worker asks for it: the first builds it in the session's shared temporary
+    folder under a file lock, the others wait and read the same world."""
+    from filelock import FileLock
+
+    from lifecycle.pipeline import run
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    project, data_dir = root / "tiny_project", root / "tiny_world"
+    settings = Settings(data_dir=data_dir, project_dir=project)
+    with FileLock(str(root / "tiny_world.lock")):
+        if not (root / "tiny_world.built").exists():
+            shutil.rmtree(project, ignore_errors=True)
+            shutil.rmtree(data_dir, ignore_errors=True)
+            copy_project(project)
+            run(settings, as_of=TINY_AS_OF, world=TINY_WORLD, progress=lambda _: None)
+            (root / "tiny_world.built").touch()
+    return settings
+
+
+def copy_tiny_world(world: Settings, destination: Path) -> Settings:
+    """A private copy of the shared tiny world (data directory and project), for a test that changes it."""
+    data_dir = destination / "data"
+    shutil.copytree(world.data_dir, data_dir, symlinks=True)
+    project = copy_project(destination / "project", world.project_dir)
+    return Settings(data_dir=data_dir, project_dir=project)

@@ -7,7 +7,6 @@ Chromium missing is a failure, not a skip: the site is what analysts use, and th
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import http.server
 import json
@@ -21,7 +20,6 @@ from urllib.parse import urlparse
 import pytest
 
 from lifecycle.config import Settings
-from lifecycle.pipeline import DemoWorld, run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -50,17 +48,13 @@ return [...document.querySelectorAll(arguments[0])].map(c => {
 });
 """
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("browser"))
-    run(
-        settings,
-        as_of=dt.datetime(2026, 3, 4, 22, 0),
-        world=DemoWorld(seed=3, scale=0.01, days=4),
-        progress=lambda _: None,
-    )
-    return settings
+def site(tiny_world: Settings) -> Settings:
+    """The shared tiny world's site: the browser only reads it."""
+    return tiny_world
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -1,13 +1,13 @@
 """The pull-request check (``make ci-pr``) on a real production built by the pipeline at the smallest scale.
 
-Production is built from a copy of the project taken once (so edits in the working tree while the tests
-run cannot show up as changes). Each scenario copies that project again, changes a mart in the copy, and
-checks it against the same production data directory: the PR build uses the copy, production is only read.
+Production is a private copy of the shared tiny world (conftest.py), built from a copy of the project taken
+once (so edits in the working tree while the tests run cannot show up as changes). Each scenario copies
+that project again, changes a mart in the copy, and checks it against the same production data directory:
+the PR build uses the copy, production is only read.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import subprocess
@@ -16,49 +16,22 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import TINY_AS_OF, copy_tiny_world
 from lifecycle.ci import PullRequestCheck, check_pull_request
 from lifecycle.ci.changes import changed_files
 from lifecycle.ci.diff import SchemaChange, schema_changes
 from lifecycle.ci.manifest import Model, breaking_changes
 from lifecycle.ci.pr import report_path
-from lifecycle.config import PROJECT_DIR, Settings
-from lifecycle.pipeline import DemoWorld, run
+from lifecycle.config import Settings
 
-WORLD = DemoWorld(seed=3, scale=0.01, days=4)
-AS_OF = dt.datetime(2026, 3, 4, 22, 0)
-#: What the pipeline needs of the repository (docs/dbt holds the doc blocks the models reference).
-PROJECT_PARTS = (
-    "expectations",
-    "models",
-    "macros",
-    "seeds",
-    "snapshots",
-    "analyses",
-    "tests/dbt",
-    "docs/dbt",
-    "dbt_project.yml",
-    "profiles.yml",
-)
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    destination = tmp_path_factory.mktemp("base_project")
-    for part in PROJECT_PARTS:
-        source, target = PROJECT_DIR / part, destination / part
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "target"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-    return destination
-
-
-@pytest.fixture(scope="module")
-def production(tmp_path_factory: pytest.TempPathFactory, base_project: Path) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("production"), project_dir=base_project)
-    run(settings, as_of=AS_OF, world=WORLD, progress=lambda _: None)
-    return settings
+def production(tiny_world: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A private copy of the shared tiny world: the check writes its own build (ci/) into the data
+    directory it checks against."""
+    return copy_tiny_world(tiny_world, tmp_path_factory.mktemp("production"))
 
 
 def copy_project(production: Settings, destination: Path) -> Path:
@@ -248,7 +221,7 @@ def test_production_as_of_is_read_from_the_artifact_env_or_vars(production: Sett
 
     # The pipeline hands as-of to dbt through the environment; dbt records it in the artifacts.
     results = json.loads((production.production_state_dir / "run_results.json").read_text())
-    assert production_as_of(results) == AS_OF.date().isoformat()
+    assert production_as_of(results) == TINY_AS_OF.date().isoformat()
     assert production_as_of({"metadata": {"env": {"LIFECYCLE_AS_OF": "2026-03-04"}}}) == "2026-03-04"
     assert production_as_of({"args": {"vars": {"as_of": "2026-03-01"}}}) == "2026-03-01"
     assert production_as_of({"metadata": {"env": {"LIFECYCLE_AS_OF": ""}}, "args": {}}) is None

@@ -21,16 +21,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import TINY_AS_OF, TINY_WORLD, copy_tiny_world
 from lifecycle.config import Settings
 from lifecycle.dbt_runner import parse_project, run_dbt
 from lifecycle.docs.metrics import Metrics
 from lifecycle.docs.published import manifest_nodes, open_published
 from lifecycle.errors import GateFailed
-from lifecycle.pipeline import DemoWorld, run
+from lifecycle.pipeline import run
 from lifecycle.publish import publish
 
-WORLD = DemoWorld(seed=7, scale=0.01, days=4)
-AS_OF = dt.datetime(2026, 3, 4, 22, 0)  # later runs stay on the same day: no new world day
+WORLD = TINY_WORLD
+AS_OF = TINY_AS_OF  # later runs stay on the same day: no new world day
+
+pytestmark = pytest.mark.e2e
 
 
 def published(settings: Settings, table: str) -> list[tuple]:
@@ -39,10 +42,9 @@ def published(settings: Settings, table: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("e2e"))
-    run(settings, as_of=AS_OF, world=WORLD, progress=lambda _: None)
-    return settings
+def first_run(tiny_world: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A private copy of the shared tiny world after its first run: the tests below run it again."""
+    return copy_tiny_world(tiny_world, tmp_path_factory.mktemp("e2e"))
 
 
 def test_run_publishes_marts_and_builds_the_site(first_run: Settings):
@@ -334,7 +336,9 @@ def _lineage(settings: Settings) -> list[dict]:
     return [json.loads(line) for line in settings.lineage_path.read_text().splitlines()]
 
 
-def test_lineage_covers_every_stage_and_connects_revenue_from_raw_to_export(first_run: Settings):
+def test_lineage_covers_every_stage_and_connects_revenue_from_raw_to_export(tiny_world: Settings):
+    # The shared world, which has run once: its events name its own files (a copy's do not).
+    first_run = tiny_world
     events = _lineage(first_run)
     states: dict[str, set[str]] = {}
     for event in events:

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from lifecycle.config import Settings
 from lifecycle.generate import generate
@@ -14,6 +15,8 @@ from lifecycle.pipeline import run
 from lifecycle.transform import transform
 
 START = dt.date(2026, 4, 1)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def marts(settings: Settings) -> dict[str, list[tuple]]:

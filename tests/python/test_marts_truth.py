@@ -20,6 +20,8 @@ START = dt.date(2026, 3, 1)
 DAYS = 4
 AS_OF = dt.datetime(2026, 3, 4, 22, 0)  # the last generated day, late evening
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 
 def build(tmp: pytest.TempPathFactory, name: str, *, clean: bool) -> Settings:
     settings = Settings(data_dir=tmp.mktemp(name))

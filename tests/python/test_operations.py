@@ -13,7 +13,7 @@ import pytest
 
 from lifecycle.generate.state import load_state
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -99,7 +99,7 @@ def daily_cli(
 
 @pytest.fixture(scope="module")
 def first_day(
-    base: Settings, daily_cli: dict[dt.date, Future[Path]], tmp_path_factory: pytest.TempPathFactory
+    base: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, ExecuteInProcessResult]:
     """Every asset of the first day's partition materialised in this process, as the daily job does."""
     settings = copy_world(base, tmp_path_factory.mktemp("dagster") / "data")
@@ -124,9 +124,11 @@ def materialized(result: ExecuteInProcessResult) -> set[AssetKey]:
     return {e.asset_key for e in result.get_asset_materialization_events() if e.asset_key is not None}
 
 
+@pytest.mark.slow
 def test_one_partition_in_process_publishes_what_lifecycle_run_publishes(
-    first_day: tuple[Settings, ExecuteInProcessResult], daily_cli: dict[dt.date, Future[Path]]
+    daily_cli: dict[dt.date, Future[Path]], first_day: tuple[Settings, ExecuteInProcessResult]
 ):
+    # daily_cli first: its runs proceed in the background while this process materialises first_day.
     settings, result = first_day
     assert result.success
     every_asset = build_definitions(settings).resolve_asset_graph().get_all_asset_keys()
@@ -139,6 +141,7 @@ def test_one_partition_in_process_publishes_what_lifecycle_run_publishes(
     assert published(settings.analytics_path) == published(published_by_cli)
 
 
+@pytest.mark.slow
 def test_a_three_day_backfill_publishes_what_three_daily_runs_publish(
     base: Settings,
     daily_cli: dict[dt.date, Future[Path]],
@@ -160,6 +163,7 @@ def test_a_three_day_backfill_publishes_what_three_daily_runs_publish(
     assert published(settings.analytics_path) == published(daily_cli[DAYS[-1]].result())
 
 
+@pytest.mark.slow
 def test_a_failed_gate_blocks_publication_and_keeps_the_last_one(
     first_day: tuple[Settings, ExecuteInProcessResult], tmp_path: Path
 ):
@@ -227,6 +231,7 @@ def _app(settings: Settings):  # type: ignore[no-untyped-def]
     return sqlite3.connect(settings.sources_dir / "app.sqlite")
 
 
+@pytest.mark.slow
 def test_arrivals_follow_ingestions_completeness_rules(
     first_day: tuple[Settings, ExecuteInProcessResult], tmp_path: Path
 ):
@@ -264,6 +269,7 @@ def test_a_partitions_as_of_is_the_end_of_its_day_or_the_start_of_its_run():
     )
 
 
+@pytest.mark.slow
 def test_a_day_cannot_run_behind_what_the_warehouse_landed(
     first_day: tuple[Settings, ExecuteInProcessResult],
 ):
@@ -325,6 +331,7 @@ def test_definitions_validate(base: Settings, tmp_path: Path):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.e2e
 def test_make_orchestrate_serves_the_asset_graph_and_stops_on_ctrl_c(base: Settings, tmp_path: Path):
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
     if missing:
