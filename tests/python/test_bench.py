@@ -6,13 +6,15 @@ No timing assertions here: speed is measured by `make bench`, not asserted.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
+from typing import Any
 
 import duckdb
 import pytest
 
 from lifecycle.bench.__main__ import parse_history_days, parse_scales
 from lifecycle.bench.baselines import dag_order, expectation_sql
-from lifecycle.bench.harness import HistoryRuns, Step
+from lifecycle.bench.harness import HistoryRuns, Step, _timed_gate
 from lifecycle.bench.report import (
     DAY_DOCS,
     DAY_GENERATE,
@@ -26,6 +28,7 @@ from lifecycle.bench.report import (
     summarize,
     target_met,
 )
+from lifecycle.errors import GateFailed
 
 
 def test_loglog_slope_of_a_power_law_is_its_exponent() -> None:
@@ -256,3 +259,23 @@ def test_render_markdown_shows_the_history_axis() -> None:
     assert f"| **{DAY_TOTAL}** | 12.0 | 6.0 | 15.0 | 7.5 | 1.25 | 1.25 |" in text
     assert f"| {DAY_DOCS} | 5.0 | 5.0 | 5.0 | 5.0 | 1.00 | 1.00 |" in text
     assert "Not ok" not in text
+
+
+def test_a_timed_gate_reports_its_checks_and_a_failing_gate_its_reason() -> None:
+    settings: Any = SimpleNamespace()  # the gates below do not read it
+    seen: list[object] = []
+
+    def passing(_settings: object, *, as_of: object, run_id: str, progress: object) -> object:
+        seen.append(as_of)
+        progress("checking")  # type: ignore[operator]
+        return SimpleNamespace(outcomes=[1, 2, 3])
+
+    def failing(_settings: object, *, as_of: object, run_id: str, progress: object) -> object:
+        raise GateFailed("raw audit: 2 failing checks")
+
+    clock, outcome = _timed_gate(passing, settings, {"as_of": "2024-01-05"})
+    assert outcome == {"status": "ok", "expectations": 3}
+    assert [message for _, message in clock.marks] == ["checking"]
+    assert str(seen[0]).startswith("2024-01-05 23:59:59")
+    _, outcome = _timed_gate(failing, settings, {"as_of": "2024-01-05"})
+    assert outcome == {"status": "gate failed: raw audit: 2 failing checks", "expectations": None}

@@ -9,14 +9,13 @@ the PR build uses the copy, production is only read.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import TINY_AS_OF, copy_tiny_world
+from conftest import TINY_AS_OF, copy_project, copy_tiny_world
 from lifecycle.ci import PullRequestCheck, check_pull_request
 from lifecycle.ci.changes import changed_files
 from lifecycle.ci.diff import SchemaChange, schema_changes
@@ -32,12 +31,6 @@ def production(tiny_world: Settings, tmp_path_factory: pytest.TempPathFactory) -
     """A private copy of the shared tiny world: the check writes its own build (ci/) into the data
     directory it checks against."""
     return copy_tiny_world(tiny_world, tmp_path_factory.mktemp("production"))
-
-
-def copy_project(production: Settings, destination: Path) -> Path:
-    """The project production was built from, copied for one scenario to change."""
-    shutil.copytree(production.project_dir, destination, dirs_exist_ok=True)
-    return destination
 
 
 def edit(project: Path, relative: str, old: str, new: str) -> None:
@@ -77,7 +70,7 @@ def production_scalar(production: Settings, sql: str) -> int:
 
 def test_unchanged_project_builds_nothing(production: Settings, tmp_path: Path):
     # Environment-dependent settings (database file, salt, as-of) must not make anything look modified.
-    result = check(production, copy_project(production, tmp_path))
+    result = check(production, copy_project(tmp_path, production.project_dir))
     assert result.built == ()
     assert result.passed, result.problems
     assert "nothing modified" in report_path(production).read_text()
@@ -86,7 +79,7 @@ def test_unchanged_project_builds_nothing(production: Settings, tmp_path: Path):
 def test_comment_only_change_builds_the_mart_and_its_children_and_changes_no_row(
     production: Settings, tmp_path: Path
 ):
-    project = copy_project(production, tmp_path)
+    project = copy_project(tmp_path, production.project_dir)
     edit(project, "models/marts/core/fct_orders.sql", "with\n", "-- A reviewer's note.\nwith\n")
     before = production.warehouse_path.stat().st_mtime_ns
 
@@ -103,7 +96,7 @@ def test_comment_only_change_builds_the_mart_and_its_children_and_changes_no_row
 
 
 def test_filter_change_reports_exactly_the_rows_it_changes(production: Settings, tmp_path: Path):
-    project = copy_project(production, tmp_path)
+    project = copy_project(tmp_path, production.project_dir)
     # A plausible bug: failed payments counted as refunds.
     edit(
         project,
@@ -142,7 +135,7 @@ def test_filter_change_reports_exactly_the_rows_it_changes(production: Settings,
 
 
 def test_removed_column_of_a_contracted_mart_is_breaking(production: Settings, tmp_path: Path):
-    project = copy_project(production, tmp_path)
+    project = copy_project(tmp_path, production.project_dir)
     edit(project, "models/marts/core/fct_orders.sql", "    unit_count,\n", "")
     edit(
         project,

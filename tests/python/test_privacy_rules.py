@@ -19,6 +19,7 @@ from lifecycle.privacy.classification import (
     PHONE_REGEX,
     classification_violations,
     contact_data_in,
+    contact_data_violations,
     personal_columns,
     tagged_columns,
 )
@@ -210,6 +211,27 @@ def test_stored_failures_of_tests_the_project_no_longer_has_are_dropped(tmp_path
 )
 def test_contact_data_shapes(text: str, contact: bool):
     assert contact_data_in(text) is contact
+
+
+def test_contact_data_violations_name_each_column_of_tables_and_files(tmp_path: Path):
+    with duckdb.connect() as con:
+        con.execute(
+            "create table marts as select * from (values"
+            " (1, '/p/12345', 'fine', 'plain'), (2, '/s?q=ann@example.org', null, 'call +33 6 12 34 56 78'),"
+            " (3, '/s?e=bo%40example.com', 'ok', 'plain')) as t(id, page_url, note, \"odd \"\"name\")"
+        )
+        parquet = tmp_path / "export.parquet"
+        con.execute(f"copy (select note, page_url from marts where id <> 3) to '{parquet}' (format parquet)")
+        clean = tmp_path / "clean.parquet"
+        con.execute(f"copy (select id, note from marts) to '{clean}' (format parquet)")
+        problems = contact_data_violations(
+            con, ["marts", f"read_parquet('{parquet}')", f"read_parquet('{clean}')"]
+        )
+    assert problems == [
+        "marts.page_url (2 rows)",
+        'marts.odd "name (1 rows)',
+        f"read_parquet('{parquet}').page_url (1 rows)",
+    ]
 
 
 def test_the_staging_macro_and_python_share_the_shapes():

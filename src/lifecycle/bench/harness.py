@@ -173,24 +173,32 @@ def task_transform(settings: Settings, params: dict[str, Any]) -> dict[str, Any]
     return {"rows": _raw_rows(settings), "call_seconds": seconds, "status": status, "node_statuses": statuses}
 
 
-def task_validate(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+def _timed_gate(
+    gate: Callable[..., Any], settings: Settings, params: dict[str, Any]
+) -> tuple[Clock, dict[str, Any]]:
+    """Run a gate as of the benchmark day, timing its progress; a failing gate has still timed every check."""
     from lifecycle.errors import GateFailed
-    from lifecycle.quality.gates import audit_build
 
     clock = Clock()
     try:
-        report = audit_build(settings, as_of=end_of_day(params["as_of"]), run_id="bench", progress=clock)
+        report = gate(settings, as_of=end_of_day(params["as_of"]), run_id="bench", progress=clock)
         status = "ok"
-    except GateFailed as exc:  # a failed gate still timed every check
+    except GateFailed as exc:
         report, status = None, f"gate failed: {str(exc)[:200]}"
+    return clock, {"status": status, "expectations": len(report.outcomes) if report else None}
+
+
+def task_validate(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+    from lifecycle.quality.gates import audit_build
+
+    clock, outcome = _timed_gate(audit_build, settings, params)
     call = clock.elapsed()
     checks = clock.at("building Data Docs")
     return {
         "rows": _checked_rows(settings, params["as_of"]),
         "call_seconds": call,
         "checks_seconds": checks if checks is not None else call,
-        "status": status,
-        "expectations": len(report.outcomes) if report else None,
+        **outcome,
     }
 
 
@@ -204,22 +212,10 @@ def task_privacy(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_audit_raw(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
-    from lifecycle.errors import GateFailed
     from lifecycle.quality.gates import audit_raw
 
-    clock = Clock()
-    try:
-        report = audit_raw(settings, as_of=end_of_day(params["as_of"]), run_id="bench", progress=clock)
-        status = "ok"
-    except GateFailed as exc:  # a failed gate still timed every check
-        report, status = None, f"gate failed: {str(exc)[:200]}"
-    seconds = clock.elapsed()
-    return {
-        "rows": _raw_rows(settings),
-        "call_seconds": seconds,
-        "status": status,
-        "expectations": len(report.outcomes) if report else None,
-    }
+    clock, outcome = _timed_gate(audit_raw, settings, params)
+    return {"rows": _raw_rows(settings), "call_seconds": clock.elapsed(), **outcome}
 
 
 def task_publish(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
