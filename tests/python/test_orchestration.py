@@ -194,6 +194,7 @@ def test_a_failed_gate_blocks_publication_and_keeps_the_last_one(
     assert "audit_raw" in line
 
 
+@pytest.mark.e2e  # needs the base world (a generated world and a dbt parse): not in make test-fast
 def test_the_sensor_requests_a_run_when_new_data_arrives(tiny: tuple[Settings, Definitions]):
     settings, definitions = tiny
     sensor = definitions.resolve_sensor_def("new_source_data")
@@ -249,6 +250,7 @@ def test_arrivals_follow_ingestions_completeness_rules(
     assert later.fingerprint != early.fingerprint
 
 
+@pytest.mark.e2e  # needs the base world (a generated world and a dbt parse): not in make test-fast
 def test_the_daily_schedule_runs_todays_partition_at_six_utc(tiny: tuple[Settings, Definitions]):
     definitions = tiny[1]
     schedule = definitions.resolve_schedule_def("daily_at_six_utc")
@@ -323,6 +325,7 @@ def test_a_gates_failures_land_on_the_checks_of_their_tables():
     }
 
 
+@pytest.mark.e2e  # needs the base world (a generated world and a dbt parse): not in make test-fast
 def test_definitions_validate(base: Settings, tmp_path: Path):
     settings = copy_world(base, tmp_path / "data")
     env = {**os.environ, "LIFECYCLE_DATA_DIR": str(settings.data_dir), "DAGSTER_HOME": str(tmp_path)}

@@ -220,9 +220,12 @@ def make_warehouse(data_dir: Path, *, without: tuple[str, ...] = (), sql: str = 
     return settings
 
 
-def run(settings: Settings, as_of: datetime.datetime = AS_OF) -> ValidationReport:
-    # These tiny warehouses hold marts only; the raw suites are exercised by test_quality_gates.py.
-    return validate(settings, as_of=as_of, layers=["marts"])
+def run(settings: Settings, as_of: datetime.datetime = AS_OF, table: str | None = None) -> ValidationReport:
+    """The marts' suites (or ``table``'s only), without Data Docs: one test looks at the site.
+
+    These tiny warehouses hold marts only; the raw suites are exercised by test_quality_gates.py."""
+    tables = None if table is None else [table]
+    return validate(settings, as_of=as_of, layers=["marts"], tables=tables, data_docs=False)
 
 
 def failures(report: ValidationReport) -> set[tuple[str, str]]:
@@ -453,12 +456,18 @@ DEFECTS = {
 }
 
 
+def test_validating_a_table_without_a_suite_is_refused_by_name(tmp_path: Path) -> None:
+    settings = make_warehouse(tmp_path)
+    with pytest.raises(LifecycleError, match="no expectation suite for table.s. fct_nothing"):
+        validate(settings, as_of=AS_OF, tables=["fct_orders", "fct_nothing"])
+
+
 @pytest.mark.parametrize("defect", list(DEFECTS))
 def test_each_mart_blocks_its_defect(tmp_path: Path, defect: str) -> None:
     sql, suite, rule = DEFECTS[defect]
     settings = make_warehouse(tmp_path, sql=sql)
 
-    report = run(settings)
+    report = run(settings, table=suite.split(".")[1])
 
     assert not report.passed
     caught = [o for o in report.failed_critical if o.suite == suite and o.rule.startswith(rule)]

@@ -13,7 +13,7 @@ import datetime
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,9 +52,13 @@ def validate(
     *,
     as_of: datetime.datetime,
     layers: Sequence[str] | None = None,
+    tables: Collection[str] | None = None,
+    data_docs: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ValidationReport:
-    """Validate the warehouse tables that have suites (in ``layers`` only, if given) as of ``as_of``.
+    """Validate the warehouse tables that have suites (in ``layers`` and named in ``tables`` only, if
+    given) as of ``as_of``, then build Data Docs (unless ``data_docs`` is False: a check that reads only
+    the outcomes saves the rendering).
 
     Suites of tables not (yet) in the warehouse are reported as skipped. The caller decides what a failed
     gate means (``report.passed`` is False when a critical expectation failed): typically raise GateFailed.
@@ -66,15 +70,21 @@ def validate(
             f"No warehouse at {warehouse}: run `lifecycle ingest` and `lifecycle transform` first."
         )
     checked_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    tables = load_suites(
+    declared = load_suites(
         settings.project_dir / "expectations",
         as_of=as_of,
         layers=layers,
         audit_since=audit_since(settings, as_of),
         accepted_days=frozenset(datetime.date.fromisoformat(day) for day in accepted_days(settings)),
     )
+    if tables is not None:
+        unknown = set(tables) - {t.table for t in declared}
+        if unknown:
+            raise LifecycleError(f"no expectation suite for table(s) {', '.join(sorted(unknown))}")
+    checked_tables = [t for t in declared if tables is None or t.table in tables]
     present = _existing_tables(warehouse)
-    say(f"{sum(len(t.suites) for t in tables)} suites on {len(tables)} tables in {warehouse.name}")
+    suite_count = sum(len(t.suites) for t in checked_tables)
+    say(f"{suite_count} suites on {len(checked_tables)} tables in {warehouse.name}")
 
     gx_duckdb.install()
     docs_dir = settings.site_dir / "gx"
@@ -86,10 +96,10 @@ def validate(
     )
     outcomes: list[ExpectationOutcome] = []
     try:
-        for layer in dict.fromkeys(t.layer for t in tables):
+        for layer in dict.fromkeys(t.layer for t in checked_tables):
             checked: list[TableSuites] = []
             definitions = []
-            for table in (t for t in tables if t.layer == layer):
+            for table in (t for t in checked_tables if t.layer == layer):
                 if (layer, table.table) not in present:
                     say(f"{layer}.{table.table}: {MISSING_TABLE}")
                     outcomes += _skipped(table)
@@ -123,10 +133,11 @@ def validate(
     finally:
         _close(datasource)
 
-    say(f"building Data Docs in {docs_dir}")
-    shutil.rmtree(docs_dir, ignore_errors=True)
-    context.build_data_docs(site_names=[DOCS_SITE])
-    data_docs_assets.localize(docs_dir, settings.web_assets_dir)
+    if data_docs:
+        say(f"building Data Docs in {docs_dir}")
+        shutil.rmtree(docs_dir, ignore_errors=True)
+        context.build_data_docs(site_names=[DOCS_SITE])
+        data_docs_assets.localize(docs_dir, settings.web_assets_dir)
     return ValidationReport(
         as_of=as_of, checked_at=checked_at, outcomes=tuple(outcomes), data_docs=docs_dir / "index.html"
     )
