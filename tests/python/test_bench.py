@@ -44,10 +44,12 @@ def test_loglog_slope_needs_two_distinct_scales() -> None:
 
 
 def test_targets_compare_in_the_right_direction() -> None:
-    assert target_met("ingest_vs_native", 0.5) is True
-    assert target_met("ingest_vs_native", 0.4) is False
-    assert target_met("dbt_vs_raw_sql", 1.5) is True
-    assert target_met("dbt_vs_raw_sql", 1.6) is False
+    assert target_met("ingest_vs_native", 0.8) is True
+    assert target_met("ingest_vs_native", 0.7) is False
+    assert target_met("dbt_vs_raw_sql", 1.3) is True
+    assert target_met("dbt_vs_raw_sql", 1.4) is False
+    assert target_met("ge_vs_sql", 2.0) is True
+    assert target_met("ge_vs_sql", 2.1) is False
     assert target_met("ge_vs_sql", None) is None
 
 
@@ -160,8 +162,8 @@ def test_summarize_and_render_markdown() -> None:
     )
     assert "| 10 | generate | 80.0 | 40.0 | 1,000 | 12 | 1.00 GB | ok |" in text
     assert "| 10 | **total** | **80.0** | 40.0 |" in text
-    assert "| `ingest_vs_native` | 0.25 | >= 0.5 | **missed** |" in text
-    assert "| `dbt_vs_raw_sql` | 1.20 | <= 1.5 | met |" in text
+    assert "| `ingest_vs_native` | 0.25 | >= 0.8 | **missed** |" in text
+    assert "| `dbt_vs_raw_sql` | 1.20 | <= 1.3 | met |" in text
     assert "| `incremental_vs_full` | — | <= 0.1 | not measured |" in text
     assert "temp_directory" not in text
     assert "same SQL in DuckDB: seconds=1.50" in text

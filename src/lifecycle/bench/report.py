@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 #: Targets: (comparison, threshold). ``<=`` means lower is better.
 TARGETS: dict[str, tuple[str, float]] = {
-    "ingest_vs_native": (">=", 0.5),
-    "dbt_vs_raw_sql": ("<=", 1.5),
+    "ingest_vs_native": (">=", 0.8),
+    "dbt_vs_raw_sql": ("<=", 1.3),
     "incremental_vs_full": ("<=", 0.1),
-    "ge_vs_sql": ("<=", 3.0),
+    "ge_vs_sql": ("<=", 2.0),
     "scaling_exponent": ("<=", 1.1),
     "scaling_exponent_cpu": ("<=", 1.1),
     "peak_rss_gb": ("<=", 4.0),
