@@ -4,13 +4,16 @@ equals a full rebuild over the same data."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from lifecycle.config import Settings
+from lifecycle.dbt_runner import run_dbt
 from lifecycle.generate import generate
+from lifecycle.ingest import ingest
 from lifecycle.pipeline import run
 from lifecycle.transform import transform
 
@@ -30,14 +33,67 @@ def marts(settings: Settings) -> dict[str, list[tuple]]:
         return {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
 
 
-def rows_processed(settings: Settings, model: str, folder: str) -> int:
+def processed_rows(settings: Settings, model: str, folder: str) -> list[tuple]:
     """Rows the model's compiled incremental select produces now: what an incremental run processes."""
     compiled = settings.dbt_target_dir / "compiled" / "lifecycle" / "models" / folder / f"{model}.sql"
     sql = compiled.read_text()
     # The incremental branch: a business-time lookback window, or landed_since_last_build's subquery.
     assert "interval" in sql.lower() or "as built" in sql, "expected the incremental branch to be compiled"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(f"select count(*) from ({sql}) as processed").fetchone()[0]
+        return con.execute(f"select * from ({sql}) as processed").fetchall()
+
+
+def rows_processed(settings: Settings, model: str, folder: str) -> int:
+    return len(processed_rows(settings, model, folder))
+
+
+#: The models that recompute the keys the change log changed (replace_keys), with their folders.
+CDC_MODELS = {
+    "stg_app__orders": "staging/app",
+    "stg_app__order_items": "staging/app",
+    "stg_app__payments": "staging/app",
+    "int_orders_lifecycle": "intermediate/core",
+}
+
+
+def cdc_models(settings: Settings) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return {
+            model: con.execute(f"select * from {folder.split('/')[0]}.{model} order by all").fetchall()
+            for model, folder in CDC_MODELS.items()
+        }
+
+
+def late_changes(sources: Path) -> tuple[int, int, dt.datetime]:
+    """Changes the application makes to old rows: a payment of an old order is deleted, and an order
+    delivered days ago is returned and refunded. Returns the returned order, the deleted payment and
+    when the changes were made (stamped with the newest time of the log, so no later change is read
+    before its time)."""
+    with sqlite3.connect(sources / "app.sqlite") as app:
+        (now,) = app.execute("select max(changed_at) from change_log").fetchone()
+        app.execute("update _sim_clock set now = ?", [now])
+        returned = app.execute(
+            "select order_id from orders where status = 'delivered' and placed_at < ?"
+            " order by placed_at limit 1",
+            [str(START + dt.timedelta(days=2))],
+        ).fetchone()
+        assert returned, "no order delivered in the first two days to return"
+        app.execute(
+            "update orders set status = 'returned', updated_at = ? where order_id = ?", [now, returned[0]]
+        )
+        deleted = app.execute(
+            "select min(payments.payment_id) from payments join orders using (order_id)"
+            " where orders.order_id != ? and orders.placed_at < ?",
+            [returned[0], str(START + dt.timedelta(days=2))],
+        ).fetchone()
+        assert deleted and deleted[0] is not None
+        app.execute("delete from payments where payment_id = ?", [deleted[0]])
+        app.execute(
+            "insert into payments (payment_id, order_id, method, amount, status, created_at)"
+            " select max(payment_id) + 1, ?, 'card', 1.00, 'refunded', ? from payments",
+            [returned[0], now],
+        )
+    return returned[0], deleted[0], dt.datetime.fromisoformat(now)
 
 
 def test_one_more_day_is_incremental_and_equals_a_full_rebuild(tmp_path: Path):
@@ -47,15 +103,41 @@ def test_one_more_day_is_incremental_and_equals_a_full_rebuild(tmp_path: Path):
     before = marts(settings)["fct_order_items"]
 
     generate(settings.sources_dir, seed=4, scale=0.01, start=START + dt.timedelta(days=5), days=1)
-    as_of = dt.datetime(2026, 4, 6, 22)
+    returned, deleted, changed_at = late_changes(settings.sources_dir)
+    as_of = max(dt.datetime(2026, 4, 6, 22), changed_at + dt.timedelta(minutes=1))
+    # What the day's build of the CDC models will recompute, compiled after the day landed: the orders
+    # and payments the change log changed (a few old ones among them), not all of them.
+    ingest(settings, as_of=as_of)
+    run_dbt(settings, ["compile", "--select", "stg_app__orders", "stg_app__payments"], as_of=as_of)
+    changed_orders = {row[0]: row for row in processed_rows(settings, "stg_app__orders", "staging/app")}
+    changed_payments = {row[0]: row for row in processed_rows(settings, "stg_app__payments", "staging/app")}
+    # The deleted payment comes out as a removal: without a landing time, so replace_keys deletes it.
+    assert changed_payments[deleted][-1] is None
     run(settings, as_of=as_of, world=None, progress=lambda _: None)
     incremental = marts(settings)
+    built = cdc_models(settings)
+    assert returned in changed_orders and 0 < len(changed_orders) < len(built["stg_app__orders"])
+    assert 0 < len(changed_payments) < len(built["stg_app__payments"])
     # The run processed the lookback window only: fewer rows than the table holds, more than zero.
     processed = rows_processed(settings, "fct_order_items", "marts/core")
     assert 0 < processed < len(incremental["fct_order_items"])
     # Staged events are appended once: with every landed event already staged, another build adds none.
     assert rows_processed(settings, "stg_events__clickstream", "staging/events") == 0
+    # The CDC models recompute the keys with a change landed since their last build: now none.
+    for model, folder in CDC_MODELS.items():
+        assert rows_processed(settings, model, folder) == 0, model
     assert len(incremental["fct_order_items"]) > len(before)
+    # The late return reached the order placed days before; the deleted payment is gone.
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        status = con.execute(
+            "select order_status, returned_at is not null from marts.fct_orders where order_id = ?",
+            [returned],
+        ).fetchone()
+        assert status == ("returned", True)
+        assert con.execute(
+            "select count(*) from staging.stg_app__payments where payment_id = ?", [deleted]
+        ).fetchone() == (0,)
 
     transform(settings, as_of=as_of, full_refresh=True)
     assert marts(settings) == incremental
+    assert cdc_models(settings) == built

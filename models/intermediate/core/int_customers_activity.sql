@@ -1,6 +1,9 @@
 -- Order activity per customer, and the one definition of an active customer. Every customer an order
 -- names has a row, also one whose orders were all cancelled (then without activity), so dim_customers
 -- finds here every account the orders know, erased ones included.
+-- A table, not incremental: is_active depends on the as-of date, so any customer's row can change on a
+-- day without a change in data; all customers are one aggregate over the incremental
+-- int_orders_lifecycle.
 with
 
 orders as (

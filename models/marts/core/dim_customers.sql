@@ -1,3 +1,5 @@
+-- A table, not incremental: is_active (int_customers_activity) moves with the as-of date for every
+-- customer, with or without a change in data.
 with
 
 customers as (

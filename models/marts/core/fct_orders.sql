@@ -1,3 +1,5 @@
+-- A table, not incremental: a projection of int_orders_lifecycle, which does the incremental work;
+-- an incremental mart would need a watermark column in its public contract.
 with
 
 orders as (

@@ -1,3 +1,6 @@
+-- The folder's table, not incremental like the orders' models: accounts are few beside orders and
+-- their lines, and an account's row also depends on the erasure log (a newly erased customer leaves
+-- without a change in the application's log), so one scan of its change log stays cheap and simple.
 with
 
 source as (

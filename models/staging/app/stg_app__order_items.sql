@@ -1,11 +1,43 @@
+{#- Incremental, not the folder's table: picking each line's current row scans the whole change log, the
+    largest of the application's. Each build recomputes the lines with a change landed since the newest
+    landing time it holds (cdc_changed_keys; every line after a new snapshot), each from its whole
+    history, and replaces their rows (replace_keys): a line whose latest change is a delete, or that a
+    new snapshot no longer holds, is removed. Retention (LIFECYCLE_RETENTION_DAYS) keeps each line's
+    current change in raw, so a full rebuild after it holds the same current lines as this model. -#}
+{{
+    config(
+        materialized=incremental_materialization(),
+        incremental_strategy='replace_keys',
+        unique_key='order_item_id',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('app', 'order_items') }}
 ),
 
+{% if is_incremental() %}
+    changed_keys as (
+        {{ cdc_changed_keys('source', 'order_item_id') }}
+    ),
+{% endif %}
+
+-- Every change of the lines this build computes, with the line's newest landing time: the watermark.
+changes as (
+    select
+        source.*,
+        max(source._ingested_at) over (partition by source.order_item_id) as last_ingested_at
+    from source
+    {% if is_incremental() %}
+        where source.order_item_id in (select changed_keys.order_item_id from changed_keys)
+    {% endif %}
+),
+
 current_rows as (
-    {{ latest_cdc_rows('source', 'order_item_id') }}
+    {{ latest_cdc_rows('changes', 'order_item_id', change_log='source', keep_removed=is_incremental()) }}
 ),
 
 renamed as (
@@ -16,7 +48,9 @@ renamed as (
         quantity,
         unit_price,
         discount_amount,
-        cast(quantity * unit_price as decimal(18, 2)) as gross_amount
+        cast(quantity * unit_price as decimal(18, 2)) as gross_amount,
+        -- Null on a removed line (incremental builds only), which replace_keys deletes and does not insert.
+        case when not is_removed then last_ingested_at end as last_ingested_at
     from current_rows
 )
 

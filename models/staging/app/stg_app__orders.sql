@@ -1,8 +1,30 @@
+{#- Incremental, not the folder's table: an order changes for weeks after it is placed (payment, shipping,
+    cancellation, return), so no window of placement dates finds the changed orders; the change log
+    does. Each build recomputes the orders with a change landed since the newest landing time it holds
+    (cdc_changed_keys; every order after a new snapshot), each from its whole history, so the first
+    time each status was reached stays right, and replaces their rows (replace_keys): an order whose
+    latest change is a delete, or that a new snapshot no longer holds, is removed. Retention keeps every
+    version of an order (meta retention: every_version), so a full rebuild after it gives the same rows. -#}
+{{
+    config(
+        materialized=incremental_materialization(),
+        incremental_strategy='replace_keys',
+        unique_key='order_id',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('app', 'orders') }}
 ),
+
+{% if is_incremental() %}
+    changed_keys as (
+        {{ cdc_changed_keys('source', 'order_id') }}
+    ),
+{% endif %}
 
 -- The change log holds every status an order passed through, which the current row alone loses: the
 -- first time each status was entered is carried onto every change of the order before one is picked.
@@ -12,6 +34,9 @@ status_entered as (
         *,
         case when _op in ('insert', 'update', 'snapshot') then status end as entered_status
     from source
+    {% if is_incremental() %}
+        where order_id in (select changed_keys.order_id from changed_keys)
+    {% endif %}
 ),
 
 first_reached as (
@@ -21,13 +46,15 @@ first_reached as (
         min(case when entered_status = 'shipped' then _changed_at end) over order_history as shipped_at,
         min(case when entered_status = 'delivered' then _changed_at end) over order_history as delivered_at,
         min(case when entered_status = 'cancelled' then _changed_at end) over order_history as cancelled_at,
-        min(case when entered_status = 'returned' then _changed_at end) over order_history as returned_at
+        min(case when entered_status = 'returned' then _changed_at end) over order_history as returned_at,
+        -- The order's newest landing time: the incremental watermark.
+        max(_ingested_at) over order_history as last_ingested_at
     from status_entered
     window order_history as (partition by order_id)
 ),
 
 current_rows as (
-    {{ latest_cdc_rows('first_reached', 'order_id') }}
+    {{ latest_cdc_rows('first_reached', 'order_id', change_log='source', keep_removed=is_incremental()) }}
 ),
 
 renamed as (
@@ -42,7 +69,9 @@ renamed as (
         delivered_at,
         cancelled_at,
         returned_at,
-        updated_at
+        updated_at,
+        -- Null on a removed order (incremental builds only), which replace_keys deletes and does not insert.
+        case when not is_removed then last_ingested_at end as last_ingested_at
     from current_rows
 )
 

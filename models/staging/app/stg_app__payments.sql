@@ -1,11 +1,42 @@
+{#- Incremental, not the folder's table, by the rule of stg_app__order_items: each build recomputes the
+    payments with a change landed since the newest landing time it holds (every payment after a new
+    snapshot), each from its whole history, and replaces their rows (replace_keys); a deleted payment is
+    removed. Retention keeps each payment's current change in raw, so a full rebuild after it holds
+    the same current payments. -#}
+{{
+    config(
+        materialized=incremental_materialization(),
+        incremental_strategy='replace_keys',
+        unique_key='payment_id',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('app', 'payments') }}
 ),
 
+{% if is_incremental() %}
+    changed_keys as (
+        {{ cdc_changed_keys('source', 'payment_id') }}
+    ),
+{% endif %}
+
+-- Every change of the payments this build computes, with the payment's newest landing time: the watermark.
+changes as (
+    select
+        source.*,
+        max(source._ingested_at) over (partition by source.payment_id) as last_ingested_at
+    from source
+    {% if is_incremental() %}
+        where source.payment_id in (select changed_keys.payment_id from changed_keys)
+    {% endif %}
+),
+
 current_rows as (
-    {{ latest_cdc_rows('source', 'payment_id') }}
+    {{ latest_cdc_rows('changes', 'payment_id', change_log='source', keep_removed=is_incremental()) }}
 ),
 
 renamed as (
@@ -15,7 +46,9 @@ renamed as (
         method as payment_method,
         status as payment_status,
         amount,
-        created_at
+        created_at,
+        -- Null on a removed payment (incremental builds only): replace_keys deletes it and does not insert.
+        case when not is_removed then last_ingested_at end as last_ingested_at
     from current_rows
 )
 
