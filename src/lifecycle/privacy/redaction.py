@@ -19,6 +19,8 @@ from lifecycle.storage import quote_ident, quote_literal
 
 #: What an erased identifier is replaced with in text.
 ERASED = "[erased]"
+#: Needles per UPDATE: well under DuckDB's expression depth limit (1000 nested calls).
+REPLACE_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,18 @@ def redact_table(
     if needles:
         for column in (c for c, t in columns.items() if t == "VARCHAR"):
             name = quote_ident(column)
-            value = name
-            for needle in needles:
-                value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
             found = " or ".join(f"contains({name}, {quote_literal(n)})" for n in needles)
-            changed += _count(con, f"update {relation} set {name} = {value} where {found}")
+            changed += _count(con, f"select count(*) from {relation} where {found}")
+            # One nested replace() per needle, in order, longest first: DuckDB caps an expression's depth
+            # (1000), so many erasures at once are applied in consecutive updates of REPLACE_BATCH needles,
+            # which replace in the same order as one long chain would.
+            for start in range(0, len(needles), REPLACE_BATCH):
+                batch = needles[start : start + REPLACE_BATCH]
+                value = name
+                for needle in batch:
+                    value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
+                where = " or ".join(f"contains({name}, {quote_literal(n)})" for n in batch)
+                con.execute(f"update {relation} set {name} = {value} where {where}")
     return changed
 
 
