@@ -458,7 +458,7 @@ DEFECTS = {
 
 def test_validating_a_table_without_a_suite_is_refused_by_name(tmp_path: Path) -> None:
     settings = make_warehouse(tmp_path)
-    with pytest.raises(LifecycleError, match="no expectation suite for table.s. fct_nothing"):
+    with pytest.raises(LifecycleError, match=r"no expectation suite for table\(s\) fct_nothing"):
         validate(settings, as_of=AS_OF, tables=["fct_orders", "fct_nothing"])
 
 
