@@ -46,3 +46,16 @@
                 and {{ landed_since_last_build('snapshot_rows._ingested_at', 'last_ingested_at') }}
         )
 {%- endmacro %}
+
+{#- The change log rows an incremental CDC model computes, each with its key's newest landing time as
+    `last_ingested_at` (the model's watermark): in an incremental build every change of the keys
+    cdc_changed_keys selects (each key from its whole history), otherwise the whole log. -#}
+{% macro cdc_changes(change_log, key) -%}
+    select
+        change_rows.*,
+        max(change_rows._ingested_at) over (partition by change_rows.{{ key }}) as last_ingested_at
+    from {{ change_log }} as change_rows
+    {%- if is_incremental() %}
+        where change_rows.{{ key }} in ({{ cdc_changed_keys(change_log, key) }})
+    {%- endif %}
+{%- endmacro %}

@@ -86,6 +86,45 @@ def test_many_erasures_at_once_replace_every_identifier():
     assert sorted(pages) == sorted([f"/s?q={ERASED}"] * 600 + ["/s?q=shoes"])
 
 
+def test_identifiers_are_matched_as_written_not_as_patterns():
+    # The prefilter matches identifiers with a regular expression: "." or "+" in one must not match
+    # other characters, and parentheses must not group.
+    phone, email = "+1 (555) 010-2000", "a.b+c@example.org"
+    with duckdb.connect() as con:
+        con.execute("create table main.notes (note varchar)")
+        con.executemany(
+            "insert into main.notes values (?)",
+            [[f"call {phone}"], ["call 1 555 010-2000"], [f"mail {email}"], ["mail aXbbc@example.org"]],
+        )
+        changed = redact_catalog(con, "memory", Erasure((1,), (phone, email), PERSONAL))
+        notes = sorted(r[0] for r in con.execute("select note from main.notes").fetchall())
+    assert changed == {"main.notes": 2}
+    assert notes == sorted(
+        [f"call {ERASED}", "call 1 555 010-2000", f"mail {ERASED}", "mail aXbbc@example.org"]
+    )
+
+
+def test_a_lake_file_without_the_person_is_left_untouched(tmp_path: Path):
+    from lifecycle.privacy.stores import STORES, redact_store
+
+    lake = tmp_path / "lake" / "raw" / "events_clickstream"
+    lake.mkdir(parents=True)
+    email = "erase-me@example.org"
+    with duckdb.connect() as con:
+        con.execute(f"copy (select '/s?q=erase-me%40example.org' as page_url) to '{lake / 'b1.parquet'}'")
+        con.execute(f"copy (select '/s?q=shoes' as page_url) to '{lake / 'b2.parquet'}'")
+    before = (lake / "b2.parquet").stat()
+    store = next(s for s in STORES if s.name == "Parquet lake")
+    changed = redact_store(Settings(data_dir=tmp_path), store, Erasure((7,), (email,), PERSONAL))
+    after = (lake / "b2.parquet").stat()
+    assert changed == 1
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    with duckdb.connect() as con:
+        assert con.execute(f"select page_url from '{lake / 'b1.parquet'}'").fetchall() == [
+            (f"/s?q={ERASED}",)
+        ]
+
+
 def test_rewrite_shrinks_the_file_and_keeps_tables_and_views(tmp_path: Path):
     path = tmp_path / "db.duckdb"
     with duckdb.connect(str(path)) as con:

@@ -19,21 +19,9 @@ source as (
     select * from {{ source('app', 'order_items') }}
 ),
 
-{% if is_incremental() %}
-    changed_keys as (
-        {{ cdc_changed_keys('source', 'order_item_id') }}
-    ),
-{% endif %}
-
 -- Every change of the lines this build computes, with the line's newest landing time: the watermark.
 changes as (
-    select
-        source.*,
-        max(source._ingested_at) over (partition by source.order_item_id) as last_ingested_at
-    from source
-    {% if is_incremental() %}
-        where source.order_item_id in (select changed_keys.order_item_id from changed_keys)
-    {% endif %}
+    {{ cdc_changes('source', 'order_item_id') }}
 ),
 
 current_rows as (

@@ -20,11 +20,10 @@ source as (
     select * from {{ source('app', 'orders') }}
 ),
 
-{% if is_incremental() %}
-    changed_keys as (
-        {{ cdc_changed_keys('source', 'order_id') }}
-    ),
-{% endif %}
+-- Every change of the orders this build computes, with the order's newest landing time: the watermark.
+changes as (
+    {{ cdc_changes('source', 'order_id') }}
+),
 
 -- The change log holds every status an order passed through, which the current row alone loses: the
 -- first time each status was entered is carried onto every change of the order before one is picked.
@@ -33,10 +32,7 @@ status_entered as (
     select
         *,
         case when _op in ('insert', 'update', 'snapshot') then status end as entered_status
-    from source
-    {% if is_incremental() %}
-        where order_id in (select changed_keys.order_id from changed_keys)
-    {% endif %}
+    from changes
 ),
 
 first_reached as (
@@ -46,9 +42,7 @@ first_reached as (
         min(case when entered_status = 'shipped' then _changed_at end) over order_history as shipped_at,
         min(case when entered_status = 'delivered' then _changed_at end) over order_history as delivered_at,
         min(case when entered_status = 'cancelled' then _changed_at end) over order_history as cancelled_at,
-        min(case when entered_status = 'returned' then _changed_at end) over order_history as returned_at,
-        -- The order's newest landing time: the incremental watermark.
-        max(_ingested_at) over order_history as last_ingested_at
+        min(case when entered_status = 'returned' then _changed_at end) over order_history as returned_at
     from status_entered
     window order_history as (partition by order_id)
 ),

@@ -18,21 +18,9 @@ source as (
     select * from {{ source('app', 'payments') }}
 ),
 
-{% if is_incremental() %}
-    changed_keys as (
-        {{ cdc_changed_keys('source', 'payment_id') }}
-    ),
-{% endif %}
-
 -- Every change of the payments this build computes, with the payment's newest landing time: the watermark.
 changes as (
-    select
-        source.*,
-        max(source._ingested_at) over (partition by source.payment_id) as last_ingested_at
-    from source
-    {% if is_incremental() %}
-        where source.payment_id in (select changed_keys.payment_id from changed_keys)
-    {% endif %}
+    {{ cdc_changes('source', 'payment_id') }}
 ),
 
 current_rows as (

@@ -21,6 +21,9 @@ from lifecycle.storage import quote_ident, quote_literal
 ERASED = "[erased]"
 #: Needles per UPDATE: well under DuckDB's expression depth limit (1000 nested calls).
 REPLACE_BATCH = 200
+#: Needles per regular expression of the prefilter, keeping each automaton small (RE2 caps its memory).
+PATTERN_BATCH = 500
+_RE2_METACHARACTERS = frozenset("\\.+*?()|[]{}^$")
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,28 @@ def redact_table(
             f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}])",
         )
     needles = _needles(erasure.identifiers)
-    if needles:
-        for column in (c for c, t in columns.items() if t == "VARCHAR"):
-            name = quote_ident(column)
-            found = " or ".join(f"contains({name}, {quote_literal(n)})" for n in needles)
-            changed += _count(con, f"select count(*) from {relation} where {found}")
+    text_columns = [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"]
+    if needles and text_columns:
+        # One scan finds the rows holding any needle, column by column: a regular expression of the
+        # needles as literal alternatives runs as one automaton over each value (RE2), where a contains()
+        # per needle would read each value once per needle. Only the columns with a hit are updated.
+        holding = {name: _holds_any(name, needles) for name in text_columns}
+        row = con.execute(
+            f"select {', '.join(f'count(*) filter (where {found})' for found in holding.values())}"
+            f" from {relation}"
+        ).fetchone()
+        for (name, found), hits in zip(holding.items(), row or (), strict=True):
+            if not hits:
+                continue
+            changed += int(hits)
             # One nested replace() per needle, in order, longest first: DuckDB caps an expression's depth
             # (1000), so many erasures at once are applied in consecutive updates of REPLACE_BATCH needles,
             # which replace in the same order as one long chain would.
             for start in range(0, len(needles), REPLACE_BATCH):
-                batch = needles[start : start + REPLACE_BATCH]
                 value = name
-                for needle in batch:
+                for needle in needles[start : start + REPLACE_BATCH]:
                     value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
-                where = " or ".join(f"contains({name}, {quote_literal(n)})" for n in batch)
-                con.execute(f"update {relation} set {name} = {value} where {where}")
+                con.execute(f"update {relation} set {name} = {value} where {found}")
     return changed
 
 
@@ -96,6 +106,29 @@ def _needles(identifiers: tuple[str, ...]) -> list[str]:
         for form in (identifier, identifier.lower(), identifier.strip()):
             variants |= {form, form.replace("@", "%40"), form.replace(" ", "+"), form.replace("+", "%2B")}
     return sorted((v for v in variants if len(v) >= 6), key=lambda v: (-len(v), v))
+
+
+def identifiers_found_sql(erasure: Erasure, text_columns: list[str]) -> str | None:
+    """SQL true on a row where any of ``text_columns`` (quoted) holds one of the erasure's identifiers;
+    None when there is nothing to look for."""
+    needles = _needles(erasure.identifiers)
+    if not needles or not text_columns:
+        return None
+    return " or ".join(_holds_any(column, needles) for column in text_columns)
+
+
+def _holds_any(column: str, needles: list[str]) -> str:
+    """SQL that is true when ``column`` contains any of ``needles`` (literal text, case-sensitive)."""
+    patterns = [
+        "|".join(_literal_pattern(n) for n in needles[start : start + PATTERN_BATCH])
+        for start in range(0, len(needles), PATTERN_BATCH)
+    ]
+    return "(" + " or ".join(f"regexp_matches({column}, {quote_literal(p)})" for p in patterns) + ")"
+
+
+def _literal_pattern(text: str) -> str:
+    """``text`` as an RE2 pattern matching exactly it: its metacharacters escaped, nothing else."""
+    return "".join(f"\\{c}" if c in _RE2_METACHARACTERS else c for c in text)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:

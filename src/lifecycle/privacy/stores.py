@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.privacy.redaction import Erasure, redact_bytes, redact_catalog
+from lifecycle.privacy.redaction import Erasure, identifiers_found_sql, redact_bytes, redact_catalog
 from lifecycle.storage import connect, quote_ident, quote_literal, rewrite_database
 
 
@@ -96,8 +96,8 @@ def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
         else (f"read_parquet({quote_literal(path)})")
     )
     with connect(settings=settings) as con:
-        if not erasure.identifiers and not _holds_erased_rows(con, reader, erasure):
-            return 0  # files are only loaded when they hold an erased person's personal columns
+        if not _holds_erased_rows(con, reader, erasure):
+            return 0  # a file is only loaded when it holds something to redact
         con.execute(f"create table main.file_rows as select * from {reader}")
         rows = sum(redact_catalog(con, "memory", erasure).values())
         if rows:
@@ -109,9 +109,17 @@ def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
 
 
 def _holds_erased_rows(con: duckdb.DuckDBPyConnection, reader: str, erasure: Erasure) -> bool:
-    """Whether a file has rows of an erased customer with a personal column still set (a cheap scan of
-    two or three columns, so the lake's files can be checked on every run)."""
-    names = [d[0] for d in con.execute(f"select * from {reader} limit 0").description]
+    """Whether a file has rows of an erased customer with a personal column still set, or text holding an
+    identifier being erased now (one scan of a few columns, so the lake's files can be checked on every
+    run without loading them)."""
+    described = con.execute(f"select * from {reader} limit 0").description
+    names = [d[0] for d in described]
+    text = [quote_ident(d[0]) for d in described if str(d[1]) == "VARCHAR"]
+    found = identifiers_found_sql(erasure, text)
+    if found:
+        row = con.execute(f"select count(*) from {reader} where {found}").fetchone()
+        if row and row[0]:
+            return True
     personal = [quote_ident(c) for c in names if c in erasure.personal_columns and c != "customer_id"]
     if "customer_id" in names and personal:
         row = con.execute(
