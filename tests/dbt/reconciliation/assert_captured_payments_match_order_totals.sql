@@ -1,7 +1,8 @@
 -- Accuracy across sources: the payments captured for an order add up to the order's total (gross
 -- revenue minus discounts), to the cent, once the order is paid or beyond; before that nothing may be
--- captured. A refunded payment was captured first, so it counts as captured here (refunds are judged by
--- revenue, not by this check). Judged on the orders placed after the last publication (audit_since).
+-- captured. A refund is a payment row of its own (status refunded, docs/sources.md) beside the capture,
+-- which stays captured: refunds are judged by revenue, not here. Judged on the orders placed after the
+-- last publication (audit_since).
 with
 
 orders as (
@@ -18,7 +19,7 @@ captured as (
         order_id,
         sum(amount) as captured_amount
     from payments
-    where payment_status in ('captured', 'refunded')
+    where payment_status = 'captured'
     group by order_id
 ),
 

@@ -1,7 +1,9 @@
 -- Accuracy across sources: an order line's unit price is the product's catalogue price at the moment
--- the order was placed (the SCD2 history in snap_products). Judged on the lines placed after the last
--- publication (audit_since). A line placed before the first version the snapshot captured for its
--- product cannot be checked and is left out. Tolerance: half a cent (prices are in cents).
+-- the order was placed. Judged on the lines placed after the last publication (audit_since). The price
+-- history comes from the products' change log, where each version is valid from its change until the
+-- next: not from the snapshot snap_products, which sees one version per build, so a build that catches
+-- up several days (after an outage) would miss the price changes in between. A line placed before the
+-- first version in the log cannot be checked and is left out. Tolerance: half a cent (prices in cents).
 with
 
 order_items as (
@@ -10,7 +12,13 @@ order_items as (
 ),
 
 product_versions as (
-    select * from {{ ref('snap_products') }}
+    select
+        product_id,
+        price,
+        _changed_at as valid_from,
+        lead(_changed_at) over (partition by product_id order by _change_id) as valid_to
+    from {{ source('app', 'products') }}
+    where _op <> 'delete'
 ),
 
 priced_lines as (
@@ -25,10 +33,10 @@ priced_lines as (
     inner join product_versions
         on
             order_items.product_id = product_versions.product_id
-            and order_items.placed_at >= product_versions.dbt_valid_from
+            and order_items.placed_at >= product_versions.valid_from
             and (
-                order_items.placed_at < product_versions.dbt_valid_to
-                or product_versions.dbt_valid_to is null
+                order_items.placed_at < product_versions.valid_to
+                or product_versions.valid_to is null
             )
 )
 
