@@ -1,9 +1,8 @@
 """Clickstream files: gzipped NDJSON landed into ``raw.events_clickstream`` with an explicit schema.
 
 Python only decompresses (so a corrupt file fails alone, by name); splitting into numbered lines, parsing,
-typing and validation run vectorised inside DuckDB. The clean lines (no quarantine reason, only declared
-keys) land in one statement that parses each line four times whatever the number of declared fields
-(``_land_clean_lines``); only the lines it left are judged for their reasons and keys (``_judge_lines``).
+typing and validation run vectorised inside DuckDB, which parses each line a fixed, small number of times
+whatever the number of declared fields (see ``_judge_lines``).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from lifecycle.ingest.landing import (
     value_sql,
 )
 from lifecycle.ingest.schemas import EVENT_FIELDS, EVENT_REQUIRED, EVENT_TIME
-from lifecycle.storage import quote_ident, quote_literal
+from lifecycle.storage import quote_literal
 
 SOURCE = "events"
 RAW_TABLE = "events_clickstream"
@@ -136,63 +135,21 @@ def _read_ahead(files: list[SourceFile]) -> Iterator[tuple[SourceFile, str | Lif
 def _land(
     con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts: list[str], as_of: dt.datetime | None
 ) -> Batch:
-    """Land a chunk of files in one transaction; empties ``texts``, the files' texts.
-
-    A chunk that brings a field never seen before is landed again without the clean lines' pass: every
-    line is judged, then the new column is added, then the lines land with its values.
-    """
+    """Land a chunk of files in one transaction; empties ``texts``, the files' texts."""
     batch = Batch(SOURCE, watermark_before=files[0].relative, watermark_after=files[-1].relative, as_of=as_of)
     try:
-        # The temp table of lines is this connection's own scratch space, so it is filled outside the
-        # transaction: DuckDB scans a table created inside an open transaction with a single thread (the
-        # lines left by the clean lines' pass are few, so their table is made inside).
+        # The temp tables are this connection's own scratch space, so they are filled outside the
+        # transaction: DuckDB scans a table created inside an open transaction with a single thread.
         _split_lines(con, files, texts)
+        _judge_lines(con, as_of)
         # Everything that lands in raw (rows, quarantine, drift, manifest, log) commits together.
-        try:
-            with transaction(con):
-                _land_lines(con, batch, files, clean_first=True)
-        except _NewField:
-            with transaction(con):
-                _land_lines(con, batch, files, clean_first=False)
+        with transaction(con):
+            _land_judged(con, batch)
+            record_loaded(con, SOURCE, files, batch.batch_id)
+            batch.log(con, "success")
     finally:
-        con.execute("drop table if exists _lines; drop table if exists _rest; drop table if exists _judged")
+        con.execute("drop table if exists _lines; drop table if exists _judged")
     return batch
-
-
-class _NewField(Exception):
-    """A chunk's lines bring a field that is not a column yet (raised to land the chunk again)."""
-
-
-def _land_lines(
-    con: duckdb.DuckDBPyConnection, batch: Batch, files: list[SourceFile], *, clean_first: bool
-) -> None:
-    """Land ``_lines``: the clean ones first if ``clean_first``, then the judged rest (``_rest``)."""
-    now = landing_time(con, RAW_TABLE)
-    rest = "_lines"
-    if clean_first:
-        _land_clean_lines(con, batch, now)
-        # The lines that did not land: the files' lines less this batch's rows in raw.
-        con.execute(
-            f"""
-            create or replace temp table _rest as
-            select source_file, line_number, line
-            from _lines
-            anti join (select _source_file, _line_number from raw.{RAW_TABLE} where _batch_id = ?) as landed
-                on _lines.source_file = landed._source_file and _lines.line_number = landed._line_number
-            """,
-            [batch.batch_id],
-        )
-        rest = "_rest"
-    _judge_lines(con, batch.as_of, rest)
-    _check_drift(con, batch, allow_new=not clean_first)
-    _land_judged(con, batch, rest, now)
-    (read,) = con.execute("select count(*) from _lines").fetchone()  # type: ignore[misc]
-    (quarantined,) = con.execute("select count(*) from _judged where reason is not null").fetchone()  # type: ignore[misc]
-    batch.rows_read += read
-    batch.rows_quarantined += quarantined
-    batch.rows_loaded += read - quarantined
-    record_loaded(con, SOURCE, files, batch.batch_id)
-    batch.log(con, "success")
 
 
 def _split_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts: list[str]) -> None:
@@ -220,122 +177,94 @@ def _split_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts:
         con.unregister("_texts")
 
 
-def _typed_lines_sql(source: str, parsed_fields: list[str]) -> str:
-    """SQL for the lines of ``source`` with what judging them needs, parsing each a fixed number of times.
+def _judge_lines(con: duckdb.DuckDBPyConnection, as_of: dt.datetime | None) -> None:
+    """``_judged``: the lines of ``_lines`` that need a look: a quarantine reason or an undeclared key.
 
-    ``is_object``; ``types``, the JSON types of the typed fields (those whose values may fail to parse)
-    then of the root (``json_type``); ``parsed``, the line's ``json_transform`` to ``parsed_fields``, which
-    hold the typed and the required fields; ``mismatch``, the first typed field whose value does not
-    parse; ``keys``, the line's keys (``json_keys``).
-
-    JSON functions raise on malformed text, so every one that looks inside a line sits in a CASE branch
-    (evaluated only for the rows its condition selects): json_valid first, then only objects. Not in an
-    AND: DuckDB may evaluate the terms of a conjunction in any order.
+    Each line is parsed a fixed number of times whatever the number of fields (``json_valid``, one
+    ``json_type`` with the paths of all declared fields, ``json_transform``, ``json_keys``), and only the few
+    lines that need a look are kept: the others are parsed once more as they land, which is cheaper than
+    keeping them.
     """
+    names = list(EVENT_FIELDS)
+    position = {name: index for index, name in enumerate(names, start=1)}
     typed = typed_fields(EVENT_FIELDS)
-    struct = quote_literal(json_struct_type({name: EVENT_FIELDS[name] for name in parsed_fields}))
-    mismatch = type_mismatch_sql("types", "parsed", {name: EVENT_FIELDS[name] for name in typed}, "line")
-    return f"""
-        select *, {mismatch} as mismatch
-        from (
-            select *,
-                case when is_object then json_transform(line, {struct}) end as parsed,
-                case when is_object then json_keys(line) end as keys
-            from (
-                select *, coalesce(types[{len(typed) + 1}] = 'OBJECT', false) as is_object
-                from (
-                    select rowid as line_id, source_file, line_number, line,
-                        case when json_valid(line) then {json_types_sql("line", typed, with_root=True)} end
-                            as types
-                    from {source}
-                )
-            )
-        )
-    """
-
-
-def _reason_sql(as_of: dt.datetime | None) -> str:
-    """SQL for the quarantine reason of a line of ``_typed_lines_sql`` (NULL: none)."""
-    # A required field is missing when it transforms to NULL: its key is absent or its value is JSON null
-    # (or, for a typed field, a value that does not parse, which ``mismatch`` has named first).
-    missing = " ".join(
-        f"when parsed.{quote_ident(name)} is null then 'missing required field {name}'"
+    # A field of an any-value type (VARCHAR, JSON) transforms to NULL exactly when its key is absent or its
+    # value is JSON null, which its JSON type tells without transforming it: only the typed fields (whose
+    # values may fail to parse) are transformed here.
+    absent = {
+        name: f'parsed."{name}" is null'
+        if name in typed
+        else f"coalesce(types[{position[name]}], 'NULL') = 'NULL'"
         for name in EVENT_REQUIRED
-    )
+    }
+    missing = " ".join(f"when {absent[name]} then 'missing required field {name}'" for name in EVENT_REQUIRED)
     future = ""
     if as_of is not None:
-        # The event time is required and typed, so it is parsed and present on every line judged.
+        # The event time is required and typed, so it is parsed here and present on every line judged.
         limit = f"timestamp '{latest_allowed(as_of).isoformat(sep=' ')}'"
         event_time = value_sql("parsed", EVENT_TIME, EVENT_FIELDS[EVENT_TIME])
         future = f"when {event_time} > {limit} then {quote_literal(future_reason(EVENT_TIME, as_of))}"
-    return f"""
-        case
-            when not is_object then 'malformed JSON'
-            when mismatch is not null then 'field ' || mismatch || ' does not parse as its declared type'
-            {missing}
-            {future}
-        end
-    """
-
-
-def _other_keys_sql() -> str:
-    """SQL true for a line of ``_typed_lines_sql`` with a key that is not declared, or a key repeated: more
-    keys than declared names among them."""
-    declared = " + ".join(f"list_contains(keys, {quote_literal(name)})::int" for name in EVENT_FIELDS)
-    return f"len(keys) > {declared}"
-
-
-def _land_clean_lines(con: duckdb.DuckDBPyConnection, batch: Batch, now: dt.datetime) -> None:
-    """Land the lines with no quarantine reason and only declared keys, in one pass over ``_lines``.
-
-    The values come from the ``json_transform`` that the judging reads: each line is parsed four times
-    (``json_valid``, ``json_type`` of the typed fields, ``json_transform``, ``json_keys``).
-    """
-    extra = [c for c in existing_columns(con, RAW_TABLE) if c not in EVENT_FIELDS and not c.startswith("_")]
-    columns = [*EVENT_FIELDS, *extra]
-    values = [value_sql("parsed", c, t) for c, t in EVENT_FIELDS.items()] + [
-        f"json_extract_string(line, {quote_literal('$.' + c)})" for c in extra
-    ]
-    con.execute(
-        f"""
-        insert into raw.{RAW_TABLE} ({", ".join(quote_ident(c) for c in columns)},
-            _line_number, _batch_id, _ingested_at, _source_file)
-        select {", ".join(values)}, line_number, ?, ?, source_file
-        from ({_typed_lines_sql("_lines", list(EVENT_FIELDS))})
-        where case when ({_reason_sql(batch.as_of)}) is null then not ({_other_keys_sql()}) else false end
-        """,
-        [batch.batch_id, now],
-    )
-
-
-def _judge_lines(con: duckdb.DuckDBPyConnection, as_of: dt.datetime | None, source: str) -> None:
-    """``_judged``: the lines of ``source`` that need a look: a quarantine reason or an undeclared key."""
-    parsed = [name for name in EVENT_FIELDS if name in typed_fields(EVENT_FIELDS) or name in EVENT_REQUIRED]
-    declared = "[" + ", ".join(quote_literal(name) for name in EVENT_FIELDS) + "]"
+    struct = quote_literal(json_struct_type({name: EVENT_FIELDS[name] for name in typed})) if typed else None
+    parsed = f"json_transform(line, {struct})" if struct else "null"
+    declared = "[" + ", ".join(quote_literal(name) for name in names) + "]"
+    # JSON functions raise on malformed text, so every one that looks inside a line sits in a CASE branch
+    # (evaluated only for the rows its condition selects): json_valid first, then only objects. Not in an
+    # AND: DuckDB may evaluate the terms of a conjunction in any order.
+    # The JSON type of a declared path is non-null exactly when its key is there, so a line whose keys are
+    # no more than its declared keys (``types`` also holds the root's type, hence the - 1) has none other;
+    # the others (undeclared or repeated keys) are looked at key by key.
     con.execute(
         f"""
         create or replace temp table _judged as
         select line_id, source_file, line_number, is_object, reason, new_keys
         from (
             select *,
-                {_reason_sql(as_of)} as reason,
-                case when {_other_keys_sql()} then list_filter(keys, k -> not list_contains({declared}, k))
-                end as new_keys
-            from ({_typed_lines_sql(source, parsed)})
+                case
+                    when not is_object then 'malformed JSON'
+                    when mismatch is not null
+                        then 'field ' || mismatch || ' does not parse as its declared type'
+                    {missing}
+                    {future}
+                end as reason
+            from (
+                select *,
+                    {type_mismatch_sql("types", "parsed", {n: EVENT_FIELDS[n] for n in typed}, "line", names)}
+                        as mismatch,
+                    case when is_object then
+                        case when len(json_keys(line)) > list_count(types) - 1
+                            then list_filter(json_keys(line), k -> not list_contains({declared}, k))
+                        end
+                    end as new_keys
+                from (
+                    select *, case when is_object then {parsed} end as parsed
+                    from (
+                        select *, coalesce(types[{len(names) + 1}] = 'OBJECT', false) as is_object
+                        from (
+                            select rowid as line_id, source_file, line_number, line,
+                                case when json_valid(line)
+                                    then {json_types_sql("line", names, with_root=True)}
+                                end as types
+                            from _lines
+                        )
+                    )
+                )
+            )
         )
         where reason is not null or new_keys is not null
         """
     )
 
 
-def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch, source: str, now: dt.datetime) -> None:
-    """Land the lines of ``source``: those judged with a reason into the quarantine, the others into raw."""
+def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+    """Check drift, then land ``_lines``: the judged lines into the quarantine, the others into raw."""
+    _check_drift(con, batch)
+    now = landing_time(con, RAW_TABLE)
     con.execute(
         f"""
         insert into raw._quarantine
         select {quote_literal(SOURCE)}, ?, j.source_file, j.line_number, l.line, j.reason, ?
         from _judged as j
-        join {source} as l on l.rowid = j.line_id
+        join _lines as l on l.rowid = j.line_id
         where j.reason is not null
         """,
         [batch.batch_id, now],
@@ -354,20 +283,22 @@ def _land_judged(con: duckdb.DuckDBPyConnection, batch: Batch, source: str, now:
         select {", ".join(values)}, line_number, ?, ?, source_file
         from (
             select source_file, line_number, line, json_transform(line, {struct}) as parsed
-            from {source}
-            anti join (select line_id from _judged where reason is not null) as q
-                on {source}.rowid = q.line_id
+            from _lines
+            anti join (select line_id from _judged where reason is not null) as q on _lines.rowid = q.line_id
         )
         """,
         [batch.batch_id, now],
     )
+    read, quarantined = con.execute(
+        "select (select count(*) from _lines), (select count(*) from _judged where reason is not null)"
+    ).fetchone()  # type: ignore[misc]
+    batch.rows_read += read
+    batch.rows_quarantined += quarantined
+    batch.rows_loaded += read - quarantined
 
 
-def _check_drift(con: duckdb.DuckDBPyConnection, batch: Batch, *, allow_new: bool) -> None:
-    """Record and add new fields; fail on a required field that vanished or a field that was retyped.
-
-    Without ``allow_new``, a new field raises ``_NewField`` instead of being added.
-    """
+def _check_drift(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+    """Record and add new fields; fail on a required field that vanished or a field that was retyped."""
     # A file whose object lines all passed has every required key in every line and no value that failed
     # to parse: only files with a quarantined object line can have a removed or retyped field.
     suspects = [
@@ -390,8 +321,6 @@ def _check_drift(con: duckdb.DuckDBPyConnection, batch: Batch, *, allow_new: boo
     for key, first_file in sorted(first_seen):
         if key in known:
             continue
-        if not allow_new:
-            raise _NewField(key)
         con.execute(f'alter table raw.{RAW_TABLE} add column "{key}" varchar')
         con.execute(
             "insert into raw._schema_changes values (?, ?, ?, 'added', ?, ?, ?)",
