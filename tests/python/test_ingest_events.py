@@ -253,3 +253,75 @@ def test_landing_times_only_grow_even_if_the_clock_steps_back(settings):
         ("e1", False),
         ("e2", True),
     ]
+
+
+def test_typed_values_land_as_their_json_text_says_and_the_first_repeated_key_wins(settings):
+    # A typed field is parsed from its own JSON text: the integer limits land exactly, any other number
+    # spelling or a value beyond BIGINT is quarantined, and of a repeated key the first value decides.
+    head = '{"event_id": "%s", "event_type": "t", "event_time": "2026-11-20T10:00:00Z", "anonymous_id": "a"'
+    good = {
+        "max": ("9223372036854775807", 9223372036854775807),
+        "min": ("-9223372036854775808", -9223372036854775808),
+        "minus_zero": ("-0", 0),
+        "first_wins": ('7, "customer_id": "x"', 7),
+    }
+    bad = ["9223372036854775808", "18446744073709551615", "1E2", "12.0", '"7"', '"x", "customer_id": 7']
+    lines = [(head % name + f', "customer_id": {text}}}').encode() for name, (text, _) in good.items()]
+    lines += [(head % f"bad{i}" + f', "customer_id": {text}}}').encode() for i, text in enumerate(bad)]
+    lines += [line(f"ok{i}", customer_id=i) for i in range(len(bad))]  # a minority of bad values
+    write_raw(settings.sources_dir, "2026-11-20/10", "a.json.gz", b"\n".join(lines))
+    raise_for_errors(ingest(settings))
+    assert query(settings, "select event_id, customer_id from raw.events_clickstream order by _line_number")[
+        : len(good)
+    ] == [(name, value) for name, (_, value) in good.items()]
+    assert query(settings, "select line_number, reason from raw._quarantine order by 1") == [
+        (len(good) + i, "field customer_id does not parse as its declared type")
+        for i in range(1, len(bad) + 1)
+    ]
+
+
+def test_only_objects_land_whatever_whitespace_leads_them(settings):
+    data = b"\n".join(
+        [
+            b" \t" + line("e1"),  # 1: an object after whitespace
+            b'"text"',  # 2: valid JSON, not an object
+            b"42",  # 3
+            b"null",  # 4
+            b"\r" + line("e2") + b"\r",  # 5
+            line("e3"),  # 6
+        ]
+    )
+    write_raw(settings.sources_dir, "2026-11-20/10", "a.json.gz", data)
+    raise_for_errors(ingest(settings))
+    assert query(settings, "select _line_number, event_id from raw.events_clickstream order by 1") == [
+        (1, "e1"),
+        (5, "e2"),
+        (6, "e3"),
+    ]
+    assert query(settings, "select line_number, reason from raw._quarantine order by 1") == [
+        (n, "malformed JSON") for n in (2, 3, 4)
+    ]
+
+
+def test_a_bad_line_and_an_undeclared_key_in_a_mostly_clean_file_keep_their_line_numbers(settings):
+    # Clean lines land in one pass; the others are judged one by one, both with their physical numbers.
+    write_raw(settings.sources_dir, "2026-11-20/09", "first.json.gz", line("first", coupon="C0"))
+    raise_for_errors(ingest(settings))  # coupon is a column from now on
+    lines = [line(f"e{i}") for i in range(1, 300)]
+    lines[99] = line("coupon", coupon="C1")  # line 100
+    lines[199] = line("bad", event_time="yesterday")  # line 201, after a blank line
+    data = b"\r\n".join(lines[:150]) + b"\r\n\r\n" + b"\n".join(lines[150:]) + b"\n"  # line 151 is blank
+    write_raw(settings.sources_dir, "2026-11-20/10", "a.json.gz", data)
+    raise_for_errors(ingest(settings))
+    assert query(settings, "select line_number, reason from raw._quarantine") == [
+        (201, "field event_time does not parse as its declared type")
+    ]
+    rows = query(
+        settings,
+        "select _line_number, event_id, coupon from raw.events_clickstream"
+        " where _source_file like '%a.json.gz' order by 1",
+    )
+    assert [row for row in rows if row[2] is not None] == [(100, "coupon", "C1")]
+    assert [row[0] for row in rows] == [*range(1, 151), *range(152, 201), *range(202, 301)]
+    assert [row[1] for row in rows][149:151] == ["e150", "e151"]
+    assert query(settings, "select count(*) from raw._schema_changes") == [(1,)]
