@@ -325,3 +325,13 @@ def test_a_bad_line_and_an_undeclared_key_in_a_mostly_clean_file_keep_their_line
     assert [row[0] for row in rows] == [*range(1, 151), *range(152, 201), *range(202, 301)]
     assert [row[1] for row in rows][149:151] == ["e150", "e151"]
     assert query(settings, "select count(*) from raw._schema_changes") == [(1,)]
+
+
+@pytest.mark.parametrize("key", ["Event_ID", ""])
+def test_an_undeclared_key_that_cannot_be_a_column_fails_the_source_by_name(settings, key: str):
+    # DuckDB's column names are case-insensitive and never empty.
+    write_events(settings.sources_dir, "2026-11-20/09", "a.json.gz", [event("a1")])
+    bad = write_raw(settings.sources_dir, "2026-11-20/10", "b.json.gz", line("b1", **{key: "x"}))
+    with pytest.raises(LifecycleError, match=f"undeclared key {key!r} in .*{bad.name}"):
+        raise_for_errors(ingest(settings))
+    assert query(settings, "select event_id from raw.events_clickstream") == []

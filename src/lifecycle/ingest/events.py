@@ -318,9 +318,20 @@ def _check_drift(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         group by key
         """
     ).fetchall()
+    columns = {column.lower(): column for column in known}
     for key, first_file in sorted(first_seen):
         if key in known:
             continue
+        # DuckDB's column names are case-insensitive and never empty: such a key cannot get a column.
+        if not key.strip() or key.lower() in columns:
+            clash = (
+                f"differs only by case from column {columns[key.lower()]!r}" if key.strip() else "is blank"
+            )
+            raise LifecycleError(
+                f"events: the undeclared key {key!r} in {first_file} {clash}, so it cannot be landed as a"
+                " column of its own: rename it at the producer or declare it in"
+                " src/lifecycle/ingest/schemas.py"
+            )
         con.execute(f'alter table raw.{RAW_TABLE} add column "{key}" varchar')
         con.execute(
             "insert into raw._schema_changes values (?, ?, ?, 'added', ?, ?, ?)",
