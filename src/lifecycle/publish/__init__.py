@@ -86,18 +86,24 @@ class _Base:
 
 
 class _StartOver(Exception):
-    """The copy of the previous publication's database turned out unusable: copy every mart instead."""
+    """The previous publication's database cannot be started from: copy every mart instead."""
 
 
 @dataclass
 class _Marts:
-    """What ``_copy_marts`` made: rows and digest per table, which were copied anew, the files written."""
+    """What ``_copy_marts`` made: rows and digest per table, which were copied anew, the files written,
+    and the publication it started from (None: every mart copied, for the reason ``why``)."""
 
     digests: dict[str, TableDigest]
     verdicts: dict[str, Verdict]
+    base: _Base | None
+    why: str
     copied: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+
+    def start_over(self, why: str) -> None:
+        self.base, self.why = None, why
 
 
 def publish(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) -> Publication:
@@ -149,12 +155,8 @@ def _publish(settings: Settings, progress: Callable[[str], None]) -> Publication
     rules = contact_rules_digest()
     try:
         (folder / "exports" / "marts").mkdir(parents=True)
-        try:
-            marts = _copy_marts(settings, folder, published_at, base)
-        except _StartOver as error:
-            base, why = None, str(error)
-            _clear(folder)
-            marts = _copy_marts(settings, folder, published_at, None)
+        marts = _copy_marts(settings, folder, published_at, base, why)
+        base, why = marts.base, marts.why
         if base is None:
             progress(f"publish: every mart copied from the warehouse ({why})")
         else:
@@ -225,19 +227,19 @@ def _publish(settings: Settings, progress: Callable[[str], None]) -> Publication
     )
 
 
-def _copy_marts(settings: Settings, folder: Path, published_at: dt.datetime, base: _Base | None) -> _Marts:
+def _copy_marts(
+    settings: Settings, folder: Path, published_at: dt.datetime, base: _Base | None, why: str
+) -> _Marts:
     """Copy the marts into ``folder/analytics.duckdb`` and Parquet, after checking the gates' verdicts.
 
-    With a ``base`` publication, its database file is copied first and only the tables whose digest
-    changed are dropped and copied again; the unchanged ones keep their table and their Parquet file (a
-    hard link). The warehouse stays attached read-only for the whole copy, so no writer can change it
-    between the check of its fingerprint and the copy.
+    With a ``base`` publication that has a mart unchanged, its database file is copied first and only
+    the tables whose digest changed are dropped and copied again; the unchanged ones keep their table and
+    their Parquet file (a hard link). The warehouse stays attached read-only for the whole copy, so no
+    writer can change it between the check of its fingerprint and the copy.
     """
     target = folder / "analytics.duckdb"
-    if base is not None:
-        _start_from(base, target, settings)
     marts_dir = folder / "exports" / "marts"
-    with connect(target, settings=settings) as con:
+    with connect(settings=settings) as con:
         try:
             con.execute(f"attach {quote_literal(settings.warehouse_path)} as warehouse (read_only)")
         except duckdb.IOException as error:
@@ -247,47 +249,42 @@ def _copy_marts(settings: Settings, folder: Path, published_at: dt.datetime, bas
         fingerprint, digests = marts_digests(con, "warehouse")
         if not digests:
             raise LifecycleError("no marts to publish in the warehouse: run `lifecycle transform` first")
-        marts = _Marts(digests, require_publishable(settings, fingerprint))
-        present = {
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables()"
-                " where database_name = current_database() and schema_name = 'main'"
-            ).fetchall()
-        }
-        unchanged = {
-            name
-            for name, table in digests.items()
-            if base is not None and name in present and base.digests.get(name) == table.digest
-        }
-        try:
-            # Changed marts, marts no longer in the warehouse, and the publication's own record.
-            for stale in sorted(present - unchanged):
-                con.execute(f"drop table main.{quote_ident(stale)}")
-            if present - unchanged:
-                # Their blocks become free at the checkpoint, so the tables copied next reuse them and the
-                # file does not grow with every publication.
-                con.execute("checkpoint")
-        except duckdb.Error as error:
-            raise _StartOver(f"the previous publication's database could not be updated: {error}") from error
+        marts = _Marts(digests, require_publishable(settings, fingerprint), base, why)
+        if base is not None and all(base.digests.get(n) != t.digest for n, t in digests.items()):
+            # Nothing to take over: a fresh file costs less than dropping every table of a copy.
+            marts.start_over("every mart changed since the previous publication")
+        if marts.base is not None:
+            try:
+                _start_from(marts.base, target, settings)
+            except _StartOver as error:
+                _remove_database(target)
+                marts.start_over(str(error))
+        con.execute(f"attach {quote_literal(target)} as publication")
+        started_from = marts.base
+        unchanged = _drop_changed(con, marts)
+        if started_from is not None and marts.base is None:  # the drops failed: the copy is unusable
+            con.execute("detach publication")
+            _remove_database(target)
+            con.execute(f"attach {quote_literal(target)} as publication")
+            unchanged = set()
         for name in digests:
-            table = quote_ident(name)
+            table = f"publication.main.{quote_ident(name)}"
             parquet = marts_dir / f"{name}.parquet"
-            if base is not None and name in unchanged:
+            if marts.base is not None and name in unchanged:
                 marts.reused.append(name)
-                if not _link(base.folder / "exports" / "marts" / f"{name}.parquet", parquet):
-                    con.execute(f"copy main.{table} to {quote_literal(parquet)} (format parquet)")
+                if not _link(marts.base.folder / "exports" / "marts" / f"{name}.parquet", parquet):
+                    con.execute(f"copy {table} to {quote_literal(parquet)} (format parquet)")
                     marts.written.append(parquet)
             else:
                 con.execute(
-                    f"create table main.{table} as select * from warehouse.{PUBLISHED_SCHEMA}.{table}"
+                    f"create table {table} as select * from warehouse.{PUBLISHED_SCHEMA}.{quote_ident(name)}"
                 )
-                con.execute(f"copy main.{table} to {quote_literal(parquet)} (format parquet)")
+                con.execute(f"copy {table} to {quote_literal(parquet)} (format parquet)")
                 marts.copied.append(name)
                 marts.written.append(parquet)
             failpoint("publish:copying")
         con.execute(
-            "create table main._publication as"
+            "create table publication.main._publication as"
             " select ? as run_id, cast(? as timestamp) as as_of, cast(? as timestamp) as published_at,"
             " ? as tables",
             [
@@ -298,8 +295,35 @@ def _copy_marts(settings: Settings, folder: Path, published_at: dt.datetime, bas
             ],
         )
         con.execute("detach warehouse")
-        con.execute("checkpoint")
+        con.execute("checkpoint publication")
+        con.execute("detach publication")
     return marts
+
+
+def _drop_changed(con: duckdb.DuckDBPyConnection, marts: _Marts) -> set[str]:
+    """In a publication started from ``marts.base`` (attached as ``publication``), drop every table but
+    the unchanged marts, and name those; when that fails, ``marts`` starts over."""
+    base = marts.base
+    if base is None:
+        return set()
+    present = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables()"
+            " where database_name = 'publication' and schema_name = 'main'"
+        ).fetchall()
+    }
+    unchanged = {n for n, t in marts.digests.items() if n in present and base.digests.get(n) == t.digest}
+    try:
+        # Changed marts, marts no longer in the warehouse, and the publication's own record.
+        for stale in sorted(present - unchanged):
+            con.execute(f"drop table publication.main.{quote_ident(stale)}")
+        # Their blocks become free at the checkpoint, so the tables copied next reuse them and the file
+        # does not grow with every publication.
+        con.execute("checkpoint publication")
+    except duckdb.Error as error:
+        marts.start_over(f"the previous publication's database could not be updated: {error}")
+    return unchanged
 
 
 def _base_publication(root: Path) -> tuple[_Base | None, str]:
@@ -376,12 +400,9 @@ def _link(source: Path, target: Path) -> bool:
     return True
 
 
-def _clear(folder: Path) -> None:
-    """Empty an unfinished publication's database and Parquet files for a copy from scratch."""
-    for path in (folder / "analytics.duckdb", folder / "analytics.duckdb.wal"):
-        path.unlink(missing_ok=True)
-    for parquet in (folder / "exports" / "marts").iterdir():
-        parquet.unlink()
+def _remove_database(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def _refuse_contact_data(
