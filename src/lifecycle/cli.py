@@ -272,10 +272,11 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "publish":
         from lifecycle.publish import publish
 
-        publication = publish(settings)
+        publication = publish(settings, progress=print)
         print(
             f"published {len(publication.tables)} tables of run {publication.run_id} to {publication.path}"
-            f" (publication {publication.publication_id})"
+            f" (publication {publication.publication_id},"
+            f" {len(publication.reused)} unchanged tables taken over)"
         )
     elif args.command == "erase":
         from lifecycle.privacy.requests import record_request

@@ -191,8 +191,11 @@ def run(
         with stage("validate") as out:
             out.append(audit_build(settings, as_of=as_of, run_id=report.run_id, progress=progress).summary())
         with stage("publish") as out:
-            publication = publish(settings)
-            out.append(f"{len(publication.tables)} tables, {publication.crm.rows} CRM segments")
+            publication = publish(settings, progress=progress)
+            out.append(
+                f"{len(publication.tables)} tables ({len(publication.reused)} unchanged, taken over),"
+                f" {publication.crm.rows} CRM segments"
+            )
         _save_report(settings, report)
         if not docs:
             history.finish_run(settings, report.run_id)

@@ -218,3 +218,32 @@ def test_health_reads_rows_per_day_freshness_and_batches(tmp_path: Path):
     assert html.count("<svg") == 2  # rows per day, ingest; no quality results → no third chart
     assert "2.0 h" in html  # app is two hours behind the as-of time
     assert "1 not successful" in html
+
+
+def test_health_reads_rows_per_day_and_lag_over_the_window_and_counts_all_rows(tmp_path: Path):
+    as_of = dt.datetime(2026, 6, 30, 12)
+    old = as_of - dt.timedelta(days=health.WINDOW_DAYS + 10)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("create schema raw")
+        # An old row landed a day late, a recent one a minute late; events only before the window.
+        con.execute(
+            "create table raw.app_orders as select * from (values"
+            " (cast(? as timestamp), cast(? as timestamp)),"
+            " (timestamp '2026-06-30 10:00', timestamp '2026-06-30 10:01'))"
+            " as t(_changed_at, _ingested_at)",
+            [old, old + dt.timedelta(days=1)],
+        )
+        con.execute(
+            "create table raw.events_clickstream as select cast(? as timestamp) as event_time,"
+            " cast(? as timestamp) as _ingested_at",
+            [old, old],
+        )
+        state = health.read_health(con, as_of)
+    assert state.window_start == as_of.date() - dt.timedelta(days=health.WINDOW_DAYS - 1)
+    assert state.rows_per_day == [("app", dt.date(2026, 6, 30), 1)]
+    latest, ingested, lag, rows = state.freshness["app"]
+    assert (latest, ingested, rows) == (dt.datetime(2026, 6, 30, 10), dt.datetime(2026, 6, 30, 10, 1), 2)
+    assert lag == 60  # the recent row's minute; the old row's day of lag is outside the window
+    # A source silent for longer than the window still shows its newest row and all its rows.
+    assert state.freshness["events"] == (old, old, None, 1)
+    assert f"from {state.window_start}" in health.render(state)

@@ -341,3 +341,167 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_data_directory(set
     after = subprocess.run([sys.executable, "-m", "lifecycle.cli", "publish"], env=env, capture_output=True)
     assert after.returncode == 0, after.stderr
     assert consistent(settings) == "v1"
+
+
+def published_files(settings: Settings) -> dict[str, os.stat_result]:
+    """The current publication's mart Parquet files by table."""
+    return {p.stem: p.stat() for p in (settings.exports_dir / "marts").glob("*.parquet")}
+
+
+def assert_publication_equals_warehouse(settings: Settings) -> None:
+    """Every mart of the warehouse, and nothing else, is in the analyst database and its Parquet file."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{settings.warehouse_path}' as w (read_only)")
+        con.execute(f"attach '{settings.analytics_path}' as a (read_only)")
+
+        def tables(catalog: str, schema: str) -> list[str]:
+            return [
+                r[0]
+                for r in con.execute(
+                    "select table_name from duckdb_tables() where database_name = ? and schema_name = ?"
+                    " and table_name <> '_publication' order by 1",
+                    [catalog, schema],
+                ).fetchall()
+            ]
+
+        marts = tables("w", "marts")
+        assert tables("a", "main") == marts
+        assert sorted(published_files(settings)) == marts
+        for table in marts:
+            expected = con.execute(f"select * from w.marts.{table} order by all").fetchall()
+            assert con.execute(f"select * from a.main.{table} order by all").fetchall() == expected, table
+            parquet = settings.exports_dir / "marts" / f"{table}.parquet"
+            assert con.execute(f"select * from '{parquet}' order by all").fetchall() == expected, table
+
+
+def test_a_publication_copies_only_the_changed_mart_and_takes_over_the_others(settings: Settings):
+    first = publish(settings)
+    old_database = settings.analytics_path.resolve()
+    old_bytes = old_database.read_bytes()
+    before = published_files(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into marts.fct_orders values (2, 1)")
+    approve(settings, "v2")
+    second = publish(settings)
+    after = published_files(settings)
+    assert second.reused == ("dim_customers", "fct_customer_rfm")
+    for table in ("dim_customers", "fct_customer_rfm"):  # the same file, linked into the new publication
+        assert (after[table].st_ino, after[table].st_mtime_ns) == (
+            before[table].st_ino,
+            before[table].st_mtime_ns,
+        )
+    assert after["fct_orders"].st_ino != before["fct_orders"].st_ino
+    record = json.loads(settings.last_publication_path.read_text())
+    assert record["built_from"] == first.publication_id
+    assert {t: m["written"] for t, m in record["marts"].items()} == {
+        "dim_customers": "reused",
+        "fct_customer_rfm": "reused",
+        "fct_orders": "copied",
+    }
+    assert published_orders(settings) == (2, 1)
+    assert_publication_equals_warehouse(settings)
+    assert consistent(settings) == "v2"
+    # The new database is a new file; the previous one, which analysts may hold open, was not written.
+    assert settings.analytics_path.resolve() != old_database
+    assert old_database.read_bytes() == old_bytes
+
+
+def test_a_mart_removed_from_the_warehouse_leaves_the_publication_and_a_new_one_joins(settings: Settings):
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create table marts.fct_leaving as select 1 as leaving_id")
+    approve(settings, "v1")
+    publish(settings)
+    assert "fct_leaving" in published_files(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("drop table marts.fct_leaving")
+        con.execute("create table marts.fct_joining as select 2 as joining_id")
+    approve(settings, "v2")
+    publication = publish(settings)
+    assert set(publication.tables) == {"dim_customers", "fct_customer_rfm", "fct_orders", "fct_joining"}
+    assert "fct_leaving" not in publication.reused
+    assert_publication_equals_warehouse(settings)
+    assert consistent(settings) == "v2"
+
+
+def corrupt_keeping_size_and_time(path: Path) -> None:
+    stat = path.stat()
+    path.write_bytes(b"\xde\xad" * (stat.st_size // 2) + b"\0" * (stat.st_size % 2))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (corrupt_keeping_size_and_time, "cannot be read"),
+        (lambda path: path.write_bytes(path.read_bytes()[:4096]), "changed since it was published"),
+        (lambda path: path.unlink(), "database is missing"),
+        (lambda path: path.with_name("publication.json").write_text("{"), "publication.json is unreadable"),
+    ],
+    ids=["corrupt", "truncated", "missing", "record unreadable"],
+)
+def test_a_damaged_previous_publication_falls_back_to_a_full_copy(settings: Settings, damage, reason: str):
+    publish(settings)
+    damage(settings.analytics_path.resolve())
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into marts.fct_orders values (2, 1)")
+    approve(settings, "v2")
+    said: list[str] = []
+    publication = publish(settings, progress=said.append)
+    assert publication.reused == ()
+    assert any("every mart copied" in line and reason in line for line in said), said
+    record = json.loads(settings.last_publication_path.read_text())
+    assert record["built_from"] is None
+    assert {m["written"] for m in record["marts"].values()} == {"copied"}
+    assert_publication_equals_warehouse(settings)
+    assert consistent(settings) == "v2"
+
+
+def test_contact_data_is_checked_in_what_was_written_anew_and_everywhere_when_the_rules_change(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    import lifecycle.publish as publishing
+
+    checked: list[list[str]] = []
+    real = publishing.contact_data_violations
+
+    def recording(con: duckdb.DuckDBPyConnection, relations: list[str]) -> list[str]:
+        checked.append(relations)
+        return real(con, relations)
+
+    monkeypatch.setattr(publishing, "contact_data_violations", recording)
+    publish(settings)
+    for version, rules_changed in ((2, False), (3, True)):
+        if rules_changed:
+            monkeypatch.setattr(publishing, "contact_rules_digest", lambda: "other rules")
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            con.execute("insert into marts.fct_orders values (?, 1)", [version])
+        approve(settings, f"v{version}")
+        publish(settings)
+    first, changed, new_rules = (" ".join(relations) for relations in checked)
+    for table in ("dim_customers", "fct_customer_rfm", "fct_orders"):
+        assert f'main."{table}"' in first and f"{table}.parquet" in first
+        assert f'main."{table}"' in new_rules and f"{table}.parquet" in new_rules
+    assert 'main."fct_orders"' in changed and "fct_orders.parquet" in changed and "crm_segments" in changed
+    assert "dim_customers" not in changed and "fct_customer_rfm" not in changed
+
+
+def test_the_database_file_stays_bounded_over_many_publications_of_a_changing_mart(tmp_path: Path):
+    """Tables dropped in the copied file free their blocks, which the next copies reuse."""
+    settings = Settings(data_dir=tmp_path)
+    sizes = []
+    for version in range(1, 11):
+        build_warehouse(settings, version)
+        with duckdb.connect(str(settings.warehouse_path)) as con:  # a mart big enough to span row groups
+            con.execute(
+                "create table marts.fct_events as select range as event_id, ? * range as amount"
+                " from range(300000)",
+                [version],
+            )
+        approve(settings, f"v{version}")
+        publication = publish(settings)
+        assert "fct_events" not in publication.reused
+        record = json.loads(settings.last_publication_path.read_text())
+        # Each one started from the one before (none had to be compacted into a fresh file).
+        assert (record["built_from"] is None) == (version == 1)
+        sizes.append(settings.analytics_path.stat().st_size)
+    assert max(sizes[2:]) <= sizes[1] * 1.5, sizes

@@ -1,5 +1,10 @@
 """The pipeline health page: rows landed per day and source, freshness and ingestion lag, ingest batches,
-and test results over runs, read from the warehouse's ``raw`` and ``audit`` schemas."""
+and test results over runs, read from the warehouse's ``raw`` and ``audit`` schemas.
+
+The page reads the raw tables' recent rows only (``WINDOW_DAYS`` of source time before the as-of), so its
+cost does not grow with the history: raw tables are appended roughly in time order, so DuckDB's zone maps
+on the time column skip the older row groups. Row counts come from the tables' row-group metadata.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,13 @@ from lifecycle.docs.charts import stacked_bars
 from lifecycle.docs.layout import render_page
 from lifecycle.observability import replication
 from lifecycle.observability.history import now
-from lifecycle.storage import one_row
+from lifecycle.storage import one_row, quote_ident
 
 #: Each source's raw tables and the column that says when a row happened at the source.
 SOURCE_TIME_COLUMNS = {"app": "_changed_at", "events": "event_time", "ads": "date"}
 SOURCE_TABLES = {"app": "app_%", "events": "events_clickstream", "ads": "ads_spend"}
+#: Days of source time, up to the as-of day, that rows per day and the median ingestion lag are read over.
+WINDOW_DAYS = 56
 
 
 @dataclass
@@ -29,9 +36,9 @@ class Health:
     """What the health page shows, read from the warehouse as of one time."""
 
     as_of: dt.datetime
-    #: (source, day, rows)
+    #: (source, day, rows) for the days from ``window_start`` on
     rows_per_day: list[tuple[str, dt.date, int]] = field(default_factory=list)
-    #: source -> (latest source time, latest _ingested_at, median lag in seconds, rows)
+    #: source -> (latest source time, latest _ingested_at, median lag in seconds over the window, rows)
     freshness: dict[str, tuple[dt.datetime | None, dt.datetime | None, float | None, int]] = field(
         default_factory=dict
     )
@@ -43,18 +50,34 @@ class Health:
     #: the app source's replication slot at its last read (PostgreSQL shop only)
     replication_slot: replication.SlotReading | None = None
 
+    @property
+    def window_start(self) -> dt.date:
+        """The first day of source time read for rows per day and the median lag (``WINDOW_DAYS``)."""
+        return self.as_of.date() - dt.timedelta(days=WINDOW_DAYS - 1)
 
-def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+
+def _raw_tables(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, str]]:
+    """The source's raw tables, each with the type of its source-time column."""
     column = SOURCE_TIME_COLUMNS[source]
     rows = con.execute(
-        "select distinct t.table_name from duckdb_tables() as t join duckdb_columns() as c"
+        "select distinct t.table_name, c.data_type from duckdb_tables() as t join duckdb_columns() as c"
         " on t.database_oid = c.database_oid and t.schema_name = c.schema_name"
         " and t.table_name = c.table_name"
         " where t.schema_name = 'raw' and t.table_name like ? and c.column_name = ?"
         " order by t.table_name",
         [SOURCE_TABLES[source], column],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
+
+
+def _since(column: str, data_type: str, start: dt.datetime) -> str:
+    """A condition ``column >= start`` on the column itself, so the scan can skip row groups by their
+    min/max statistics (a condition on a cast of the column would read every row group)."""
+    if data_type == "DATE":
+        return f"{quote_ident(column)} >= date '{start.date().isoformat()}'"
+    if data_type == "TIMESTAMP":
+        return f"{quote_ident(column)} >= timestamp '{start.isoformat(sep=' ')}'"
+    return f"cast({quote_ident(column)} as timestamp) >= timestamp '{start.isoformat(sep=' ')}'"
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -73,27 +96,31 @@ def read_health(
     """Rows per day, freshness and lag per source, the newest ingest batches, the replication slot's
     newest reading (judged against ``slot_limit`` bytes of retained WAL) and the quality history."""
     health = Health(as_of=as_of, quality=quality.read_results(con))
+    window_start = dt.datetime.combine(health.window_start, dt.time())
+    has_log = _has_table(con, "raw", "_ingest_log")
     for source, column in SOURCE_TIME_COLUMNS.items():
         tables = _raw_tables(con, source)
         if not tables:
             continue
-        rows = " union all ".join(
-            f'select cast("{column}" as timestamp) as source_at, _ingested_at from raw."{t}"' for t in tables
-        )
+        recent = _source_rows(column, tables, window_start)
         health.rows_per_day += [
             (source, day, n)
             for day, n in con.execute(
-                f"select cast(source_at as date) as day, count(*) from ({rows})"
-                " where source_at is not null group by day order by day"
+                f"select cast(source_at as date) as day, count(*) from ({recent}) group by day order by day"
             ).fetchall()
         ]
-        latest, ingested, lag, count = one_row(
-            con,
-            f"select max(source_at), max(_ingested_at),"
-            f" median(epoch(_ingested_at) - epoch(source_at)), count(*) from ({rows})",
+        latest, lag = one_row(
+            con, f"select max(source_at), median(epoch(_ingested_at) - epoch(source_at)) from ({recent})"
         )
-        health.freshness[source] = (latest, ingested, lag, count)
-    if _has_table(con, "raw", "_ingest_log"):
+        if latest is None:  # nothing in the window: a source silent for longer than it
+            (latest,) = one_row(con, f"select max(source_at) from ({_source_rows(column, tables)})")
+        health.freshness[source] = (
+            latest,
+            _latest_ingested(con, source, tables, has_log),
+            lag,
+            _count(con, tables),
+        )
+    if has_log:
         health.batches = con.execute(
             "select source, batch_id, started_at, epoch(finished_at) - epoch(started_at), rows_read,"
             " rows_loaded, rows_quarantined, status, error"
@@ -105,6 +132,50 @@ def read_health(
         ).fetchall()
     health.replication_slot = replication.read_slot(con, slot_limit)
     return health
+
+
+def _source_rows(column: str, tables: list[tuple[str, str]], since: dt.datetime | None = None) -> str:
+    """The union of the source's raw rows (from ``since`` on) as ``source_at``, ``_ingested_at``."""
+    return " union all ".join(
+        f"select cast({quote_ident(column)} as timestamp) as source_at, _ingested_at"
+        f" from raw.{quote_ident(t)}" + (f" where {_since(column, data_type, since)}" if since else "")
+        for t, data_type in tables
+    )
+
+
+def _latest_ingested(
+    con: duckdb.DuckDBPyConnection, source: str, tables: list[tuple[str, str]], has_log: bool
+) -> dt.datetime | None:
+    """The newest ``_ingested_at`` of the source's raw rows.
+
+    Read from the rows landed since the source's newest batch started (``raw._ingest_log``): a lower
+    bound on the value itself does not change the maximum of what passes it, and landing times only grow
+    (``ingest.landing.landing_time``), so the older row groups are skipped. All rows when none pass it.
+    """
+    union = " union all ".join(f"select _ingested_at from raw.{quote_ident(t)}" for t, _ in tables)
+    if has_log:
+        (started,) = one_row(
+            con,
+            "select max(started_at) from raw._ingest_log where source = ? and coalesce(rows_loaded, 0) > 0",
+            [source],
+        )
+        if started is not None:
+            bounded = " union all ".join(
+                f"select _ingested_at from raw.{quote_ident(t)}"
+                f" where _ingested_at >= timestamp '{started.isoformat(sep=' ')}'"
+                for t, _ in tables
+            )
+            (latest,) = one_row(con, f"select max(_ingested_at) from ({bounded})")
+            if latest is not None:
+                return latest  # type: ignore[no-any-return]
+    (latest,) = one_row(con, f"select max(_ingested_at) from ({union})")
+    return latest  # type: ignore[no-any-return]
+
+
+def _count(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]]) -> int:
+    """The source's raw rows, all time: a count with no column to read is answered from the row groups'
+    metadata."""
+    return sum(int(one_row(con, f"select count(*) from raw.{quote_ident(t)}")[0]) for t, _ in tables)
 
 
 def _slot_row(health: Health) -> tuple[object, ...] | None:
@@ -204,5 +275,7 @@ def render(health: Health) -> str:
         ingest_chart=_ingest_chart(health),
         batch_rows=batch_rows,
         failed=sum(1 for b in health.batches if b[7] != "success"),
+        window_days=WINDOW_DAYS,
+        window_start=health.window_start,
         quality_chart=quality.history_chart(health.quality),
     )

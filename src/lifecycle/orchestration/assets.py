@@ -236,12 +236,13 @@ def serving_assets(partitions: PartitionsDefinition, marts: Sequence[AssetKey]) 
 
         settings = lifecycle.settings()
         with stage(context, settings, "publish"):
-            published = publish(settings)
+            published = publish(settings, progress=context.log.info)
         return MaterializeResult(
             metadata={
                 "publication_id": published.publication_id,
                 "audited_run": published.run_id,
                 "tables": len(published.tables),
+                "tables_reused": len(published.reused),
                 "rows": sum(published.tables.values()),
                 "crm_segments": published.crm.rows,
                 "analytics_db": MetadataValue.path(str(published.path)),

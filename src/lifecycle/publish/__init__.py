@@ -11,6 +11,13 @@ completes the new one.
 
 Only a build whose every gate passed, unchanged since, is published (``quality.verdict``); any caller gets
 that rule. An analyst session keeps reading the file it opened; it sees the new data after reconnecting.
+
+A publication starts from the current one, so a day's publication costs what changed, not the history:
+its ``analytics.duckdb`` is a copy of the current file (a new file; the current one is never written), in
+which only the marts whose digest changed are dropped and copied again from the warehouse, and the Parquet
+files of the unchanged marts are hard links to the current ones. The first publication, or one whose
+predecessor cannot be trusted (missing, corrupt, rewritten since, or without table digests), copies every
+mart.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import os
 import shutil
 import signal
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +38,24 @@ import duckdb
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
 from lifecycle.observability import history, lineage
-from lifecycle.privacy.classification import contact_data_violations
+from lifecycle.privacy.classification import contact_data_violations, contact_rules_digest
 from lifecycle.publish.reverse_etl import CRM_INPUTS, CrmExport, export_crm_segments
 from lifecycle.quality.restatements import accepted_days
-from lifecycle.quality.verdict import PUBLISHED_SCHEMA, Verdict, marts_fingerprint, require_publishable
-from lifecycle.storage import connect, quote_ident, quote_literal
+from lifecycle.quality.verdict import (
+    PUBLISHED_SCHEMA,
+    TableDigest,
+    Verdict,
+    marts_digests,
+    require_publishable,
+)
+from lifecycle.storage import connect, one_row, quote_ident, quote_literal
 
 #: Publications kept besides the current one (an analyst session may still read the previous file).
 KEEP_PREVIOUS = 1
+#: A previous database file with more free blocks than this share of its blocks is not started from (the
+#: publication copies every mart into a fresh file instead), which bounds its size and how long the values
+#: of dropped tables stay in its free blocks.
+MAX_FREE_SHARE = 0.5
 #: The dbt artifacts kept with a publication: pull-request checks compare against them (``--state``).
 DBT_ARTIFACTS = ("manifest.json", "run_results.json")
 
@@ -50,16 +68,52 @@ class Publication:
     tables: dict[str, int]
     published_at: dt.datetime
     crm: CrmExport
+    #: The marts taken over unchanged from the previous publication (the others were copied anew).
+    reused: tuple[str, ...] = ()
 
 
-def publish(settings: Settings) -> Publication:
+@dataclass(frozen=True)
+class _Base:
+    """The current publication, which a new one starts from."""
+
+    publication_id: str
+    folder: Path
+    #: Each published table's digest (``quality.verdict.marts_digests``) when it was published.
+    digests: dict[str, str]
+    #: The contact-data rules its tables and files were checked under.
+    contact_rules: str | None
+    run_id: str
+
+
+class _StartOver(Exception):
+    """The previous publication's database cannot be started from: copy every mart instead."""
+
+
+@dataclass
+class _Marts:
+    """What ``_copy_marts`` made: rows and digest per table, which were copied anew, the files written,
+    and the publication it started from (None: every mart copied, for the reason ``why``)."""
+
+    digests: dict[str, TableDigest]
+    verdicts: dict[str, Verdict]
+    base: _Base | None
+    why: str
+    copied: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    def start_over(self, why: str) -> None:
+        self.base, self.why = None, why
+
+
+def publish(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) -> Publication:
     """Publish the warehouse's marts if every gate passed on exactly them; GateFailed otherwise.
 
     The publication joins the run history and its lineage (marts → analyst database, Parquet exports,
     and the reverse-ETL export) is sent as OpenLineage events.
     """
     with lineage.job(settings, "publish", job_type="JOB") as job:
-        publication = _publish(settings)
+        publication = _publish(settings, progress)
         record = read_publication(settings) or {}
         job.inputs += [lineage.warehouse_table(settings, PUBLISHED_SCHEMA, t) for t in publication.tables]
         # Each table's copy is a job of its own within the publication, so lineage says which mart each
@@ -87,7 +141,7 @@ def publish(settings: Settings) -> Publication:
     return publication
 
 
-def _publish(settings: Settings) -> Publication:
+def _publish(settings: Settings, progress: Callable[[str], None]) -> Publication:
     if not settings.warehouse_path.exists():
         raise LifecycleError(f"no warehouse at {settings.warehouse_path}: run `lifecycle transform` first")
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -97,13 +151,36 @@ def _publish(settings: Settings) -> Publication:
     root.mkdir(parents=True, exist_ok=True)
     _remove_unfinished(root)
     folder = root / f".new-{publication_id}"
+    base, why = _base_publication(root)
+    rules = contact_rules_digest()
     try:
         (folder / "exports" / "marts").mkdir(parents=True)
-        tables, verdicts = _copy_marts(settings, folder, published_at)
+        marts = _copy_marts(settings, folder, published_at, base, why)
+        base, why = marts.base, marts.why
+        if base is None:
+            progress(f"publish: every mart copied from the warehouse ({why})")
+        else:
+            progress(
+                f"publish: {len(marts.copied)} changed mart(s) copied from the warehouse"
+                f" ({', '.join(marts.copied) or 'none'}), {len(marts.reused)} unchanged taken over from"
+                f" publication {base.publication_id}"
+            )
+        tables = {name: table.rows for name, table in marts.digests.items()}
+        verdicts = marts.verdicts
         run_id = verdicts["validate"].run_id
         crm = export_crm_segments(folder / "analytics.duckdb", folder / "exports")
-        _refuse_contact_data(settings, folder)
+        if base is not None and base.contact_rules == rules:
+            # The reused tables and files were checked under the same rules when first published.
+            _refuse_contact_data(
+                settings,
+                folder,
+                tables=[*marts.copied, "_publication"],
+                files=[*marts.written, crm.csv, crm.parquet],
+            )
+        else:
+            _refuse_contact_data(settings, folder)
         production = _keep_dbt_artifacts(settings, verdicts["dbt build"].dbt_invocation_id, folder)
+        database = (folder / "analytics.duckdb").stat()
         record = {
             "publication_id": publication_id,
             "run_id": run_id,
@@ -111,6 +188,19 @@ def _publish(settings: Settings) -> Publication:
             "as_of": verdicts["validate"].as_of,
             "published_at": published_at.isoformat(),
             "tables": tables,
+            # What the next publication needs to start from this one: each table's digest and whether it
+            # was copied from the warehouse or taken over from the publication before, the contact-data
+            # rules it was checked under, and the database file as written (an erasure rewrites it).
+            "marts": {
+                name: {
+                    "digest": table.digest,
+                    "written": "copied" if name in marts.copied else "reused",
+                }
+                for name, table in marts.digests.items()
+            },
+            "built_from": base.publication_id if base is not None else None,
+            "contact_rules": rules,
+            "analytics_file": {"bytes": database.st_size, "mtime_ns": database.st_mtime_ns},
             "verdicts": {gate: verdict.describe() for gate, verdict in verdicts.items()},
             # Restatements of settled days an operator accepted (lifecycle run --accept-restatement).
             "accepted_restatements": accepted_days(settings),
@@ -132,69 +222,218 @@ def _publish(settings: Settings) -> Publication:
     failpoint("publish:switched")
     ensure_links(settings)
     _prune(root)
-    return Publication(publication_id, run_id, settings.analytics_path, tables, published_at, crm)
+    return Publication(
+        publication_id, run_id, settings.analytics_path, tables, published_at, crm, tuple(marts.reused)
+    )
 
 
 def _copy_marts(
-    settings: Settings, folder: Path, published_at: dt.datetime
-) -> tuple[dict[str, int], dict[str, Verdict]]:
+    settings: Settings, folder: Path, published_at: dt.datetime, base: _Base | None, why: str
+) -> _Marts:
     """Copy the marts into ``folder/analytics.duckdb`` and Parquet, after checking the gates' verdicts.
 
-    The warehouse stays attached read-only for the whole copy, so no writer can change it between the
-    check of its fingerprint and the copy.
+    With a ``base`` publication that has a mart unchanged, its database file is copied first and only
+    the tables whose digest changed are dropped and copied again; the unchanged ones keep their table and
+    their Parquet file (a hard link). The warehouse stays attached read-only for the whole copy, so no
+    writer can change it between the check of its fingerprint and the copy.
     """
-    tables: dict[str, int] = {}
-    with connect(folder / "analytics.duckdb", settings=settings) as con:
+    target = folder / "analytics.duckdb"
+    marts_dir = folder / "exports" / "marts"
+    with connect(settings=settings) as con:
         try:
             con.execute(f"attach {quote_literal(settings.warehouse_path)} as warehouse (read_only)")
         except duckdb.IOException as error:
             raise LifecycleError(
                 f"cannot read {settings.warehouse_path} ({error}); is another process writing to it?"
             ) from error
-        fingerprint, counts = marts_fingerprint(con, "warehouse")
-        if not counts:
+        fingerprint, digests = marts_digests(con, "warehouse")
+        if not digests:
             raise LifecycleError("no marts to publish in the warehouse: run `lifecycle transform` first")
-        verdicts = require_publishable(settings, fingerprint)
-        for name, rows in counts.items():
-            table = quote_ident(name)
-            con.execute(f"create table main.{table} as select * from warehouse.{PUBLISHED_SCHEMA}.{table}")
-            parquet = folder / "exports" / "marts" / f"{name}.parquet"
-            con.execute(f"copy main.{table} to {quote_literal(parquet)} (format parquet)")
-            tables[name] = rows
+        marts = _Marts(digests, require_publishable(settings, fingerprint), base, why)
+        if base is not None and all(base.digests.get(n) != t.digest for n, t in digests.items()):
+            # Nothing to take over: a fresh file costs less than dropping every table of a copy.
+            marts.start_over("every mart changed since the previous publication")
+        if marts.base is not None:
+            try:
+                _start_from(marts.base, target, settings)
+            except _StartOver as error:
+                _remove_database(target)
+                marts.start_over(str(error))
+        con.execute(f"attach {quote_literal(target)} as publication")
+        started_from = marts.base
+        unchanged = _drop_changed(con, marts)
+        if started_from is not None and marts.base is None:  # the drops failed: the copy is unusable
+            con.execute("detach publication")
+            _remove_database(target)
+            con.execute(f"attach {quote_literal(target)} as publication")
+            unchanged = set()
+        for name in digests:
+            table = f"publication.main.{quote_ident(name)}"
+            parquet = marts_dir / f"{name}.parquet"
+            if marts.base is not None and name in unchanged:
+                marts.reused.append(name)
+                if not _link(marts.base.folder / "exports" / "marts" / f"{name}.parquet", parquet):
+                    con.execute(f"copy {table} to {quote_literal(parquet)} (format parquet)")
+                    marts.written.append(parquet)
+            else:
+                con.execute(
+                    f"create table {table} as select * from warehouse.{PUBLISHED_SCHEMA}.{quote_ident(name)}"
+                )
+                con.execute(f"copy {table} to {quote_literal(parquet)} (format parquet)")
+                marts.copied.append(name)
+                marts.written.append(parquet)
             failpoint("publish:copying")
         con.execute(
-            "create table main._publication as"
+            "create table publication.main._publication as"
             " select ? as run_id, cast(? as timestamp) as as_of, cast(? as timestamp) as published_at,"
             " ? as tables",
-            [verdicts["validate"].run_id, verdicts["validate"].as_of, published_at, ",".join(counts)],
+            [
+                marts.verdicts["validate"].run_id,
+                marts.verdicts["validate"].as_of,
+                published_at,
+                ",".join(digests),
+            ],
         )
         con.execute("detach warehouse")
-        con.execute("checkpoint")
-    return tables, verdicts
+        con.execute("checkpoint publication")
+        con.execute("detach publication")
+    return marts
 
 
-def _refuse_contact_data(settings: Settings, folder: Path) -> None:
+def _drop_changed(con: duckdb.DuckDBPyConnection, marts: _Marts) -> set[str]:
+    """In a publication started from ``marts.base`` (attached as ``publication``), drop every table but
+    the unchanged marts, and name those; when that fails, ``marts`` starts over."""
+    base = marts.base
+    if base is None:
+        return set()
+    present = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables()"
+            " where database_name = 'publication' and schema_name = 'main'"
+        ).fetchall()
+    }
+    unchanged = {n for n, t in marts.digests.items() if n in present and base.digests.get(n) == t.digest}
+    try:
+        # Changed marts, marts no longer in the warehouse, and the publication's own record.
+        for stale in sorted(present - unchanged):
+            con.execute(f"drop table publication.main.{quote_ident(stale)}")
+        # Their blocks become free at the checkpoint, so the tables copied next reuse them and the file
+        # does not grow with every publication.
+        con.execute("checkpoint publication")
+    except duckdb.Error as error:
+        marts.start_over(f"the previous publication's database could not be updated: {error}")
+    return unchanged
+
+
+def _base_publication(root: Path) -> tuple[_Base | None, str]:
+    """The current publication to start from, or None and the reason every mart must be copied."""
+    current = root / "current"
+    if not current.is_symlink():
+        return None, "first publication"
+    folder = root / os.readlink(current)
+    try:
+        record = json.loads((folder / "publication.json").read_text())
+        digests = {str(name): str(mart["digest"]) for name, mart in record["marts"].items()}
+        stamp = (int(record["analytics_file"]["bytes"]), int(record["analytics_file"]["mtime_ns"]))
+        run_id = str(record["run_id"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return (
+            None,
+            f"the previous publication's record {folder.name}/publication.json is unreadable"
+            f" or has no table digests ({error!r})",
+        )
+    database = folder / "analytics.duckdb"
+    try:
+        stat = database.stat()
+    except OSError as error:
+        return None, f"the previous publication's database is missing ({error})"
+    if (stat.st_size, stat.st_mtime_ns) != stamp:
+        return None, f"{folder.name}/analytics.duckdb changed since it was published (an erasure rewrites it)"
+    if database.with_name(database.name + ".wal").exists():
+        return (
+            None,
+            f"{folder.name}/analytics.duckdb has a write-ahead log (it was written after publication)",
+        )
+    contact_rules = record.get("contact_rules")
+    return _Base(folder.name, folder, digests, str(contact_rules) if contact_rules else None, run_id), ""
+
+
+def _start_from(base: _Base, target: Path, settings: Settings) -> None:
+    """Copy the base publication's database to ``target`` (a new file: analysts may be reading the old
+    one) and check that it opens, is the publication its record describes and is not mostly free blocks;
+    _StartOver otherwise."""
+    shutil.copyfile(base.folder / "analytics.duckdb", target)
+    try:
+        with connect(target, settings=settings) as con:
+            tables = {
+                r[0]
+                for r in con.execute(
+                    "select table_name from duckdb_tables()"
+                    " where database_name = current_database() and schema_name = 'main'"
+                ).fetchall()
+            }
+            run_id = (
+                one_row(con, "select run_id from main._publication")[0] if "_publication" in tables else None
+            )
+            free, total = one_row(
+                con,
+                "select free_blocks, total_blocks from pragma_database_size()"
+                " where database_name = current_database()",
+            )
+    except duckdb.Error as error:
+        raise _StartOver(f"the previous publication's database cannot be read: {error}") from error
+    if run_id != base.run_id or tables != {*base.digests, "_publication"}:
+        raise _StartOver("the previous publication's database does not hold the tables its record lists")
+    if total and free > MAX_FREE_SHARE * total:
+        raise _StartOver(f"the previous publication's database is {free} free blocks of {total}: compacting")
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link ``source`` as ``target`` (a copy across filesystems); False when there is no ``source``."""
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        shutil.copyfile(source, target)
+    return True
+
+
+def _remove_database(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _refuse_contact_data(
+    settings: Settings, folder: Path, *, tables: list[str] | None = None, files: list[Path] | None = None
+) -> None:
     """No published column and no export may hold a value shaped like an e-mail address or phone number:
     personal data is hashed at staging and contact data in free text redacted there, so one here means a
-    model or a source let it through."""
+    model or a source let it through. ``tables`` and ``files`` limit the check to what was written anew
+    (None: everything in the publication)."""
     with connect(settings=settings) as con:
         con.execute(f"attach {quote_literal(folder / 'analytics.duckdb')} as published (read_only)")
-        tables = [
-            f"published.main.{quote_ident(r[0])}"
+        names = [
+            r[0]
             for r in con.execute(
                 "select table_name from duckdb_tables() where database_name = 'published' order by 1"
             ).fetchall()
         ]
-        exports = sorted((folder / "exports").rglob("*.parquet")) + sorted(
-            (folder / "exports").rglob("*.csv")
-        )
+        relations = [f"published.main.{quote_ident(n)}" for n in names if tables is None or n in tables]
+        if files is None:
+            exports = sorted((folder / "exports").rglob("*.parquet")) + sorted(
+                (folder / "exports").rglob("*.csv")
+            )
+        else:
+            exports = sorted(files, key=lambda p: (p.suffix == ".csv", p))
         readers = [
             f"read_csv({quote_literal(p)}, header = true, all_varchar = true)"
             if p.suffix == ".csv"
             else f"read_parquet({quote_literal(p)})"
             for p in exports
         ]
-        problems = contact_data_violations(con, tables + readers)
+        problems = contact_data_violations(con, relations + readers)
     if problems:
         raise GateFailed(
             "publication refused: e-mail- or phone-shaped values in "

@@ -67,9 +67,27 @@ class Verdict:
 def marts_fingerprint(
     con: duckdb.DuckDBPyConnection, database: str | None = None
 ) -> tuple[str, dict[str, int]]:
-    """A checksum of every published table's name, columns, types and rows (order-independent).
+    """A checksum of every published table's name, columns, types and rows (order-independent)."""
+    fingerprint, digests = marts_digests(con, database)
+    return fingerprint, {name: table.rows for name, table in digests.items()}
 
-    Row checksums are summed, not XORed, so two identical rows do not cancel out.
+
+@dataclass(frozen=True)
+class TableDigest:
+    """One published table's row count and a checksum of its name, columns, types and rows."""
+
+    rows: int
+    digest: str
+
+
+def marts_digests(
+    con: duckdb.DuckDBPyConnection, database: str | None = None
+) -> tuple[str, dict[str, TableDigest]]:
+    """The marts' fingerprint (``marts_fingerprint``) and each table's own digest, from one read.
+
+    Row checksums are summed, not XORed, so two identical rows do not cancel out. The fingerprint digests
+    the tables' entries in name order; each table's digest is that of its entry alone, so publication can
+    tell which tables changed without reading them again.
     """
     catalog = database or one_row(con, "select current_database()")[0]
     tables = con.execute(
@@ -77,8 +95,8 @@ def marts_fingerprint(
         " where database_name = ? and schema_name = ? order by table_name",
         [catalog, PUBLISHED_SCHEMA],
     ).fetchall()
-    digest = hashlib.sha256()
-    counts: dict[str, int] = {}
+    fingerprint = hashlib.sha256()
+    digests: dict[str, TableDigest] = {}
     for (name,) in tables:
         relation = f"{quote_ident(catalog)}.{PUBLISHED_SCHEMA}.{quote_ident(name)}"
         columns = con.execute(
@@ -89,9 +107,10 @@ def marts_fingerprint(
         rows, checksum = one_row(
             con, f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {relation} as t"
         )
-        counts[name] = int(rows)
-        digest.update(json.dumps([name, columns, rows, str(checksum)]).encode())
-    return digest.hexdigest(), counts
+        entry = json.dumps([name, columns, rows, str(checksum)]).encode()
+        fingerprint.update(entry)
+        digests[name] = TableDigest(int(rows), hashlib.sha256(entry).hexdigest())
+    return fingerprint.hexdigest(), digests
 
 
 def raw_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
