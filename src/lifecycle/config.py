@@ -39,6 +39,10 @@ class Settings:
     postgres_dir_override: Path | None = None
     #: Raw data, quarantined lines and stored test failures older than this are deleted by each run.
     retention_days: int = 400
+    #: Days the warehouse file may keep what erasure and retention removed in its free blocks (no query
+    #: reads them) before the file is rewritten: a rewrite copies the whole warehouse, so doing it once per
+    #: period keeps a day's run from costing the warehouse's size. 0: on every run that removed something.
+    purge_days: int = 7
     #: Third-party CSS/JS that the Data Docs pages load, fetched from npm by `make` into the virtual
     #: environment (lifecycle.quality.data_docs_assets).
     web_assets_dir: Path = Path(sys.prefix) / "web-assets"
@@ -136,6 +140,9 @@ def load_settings() -> Settings:
         raise ValueError(
             f"LIFECYCLE_RETENTION_DAYS={retention!r}: expected a whole number of days, at least 1"
         )
+    purge = os.environ.get("LIFECYCLE_PURGE_DAYS", "7")
+    if not purge.isdigit():
+        raise ValueError(f"LIFECYCLE_PURGE_DAYS={purge!r}: expected a whole number of days, 0 or more")
     return Settings(
         data_dir=data_dir,
         dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
@@ -150,6 +157,7 @@ def load_settings() -> Settings:
         postgres_port=int(os.environ.get("LIFECYCLE_POSTGRES_PORT", "54329")),
         postgres_dir_override=Path(postgres_dir).resolve() if postgres_dir else None,
         retention_days=int(retention),
+        purge_days=int(purge),
         spark_warehouse=Path(spark_warehouse).resolve() if spark_warehouse else None,
         **({"web_assets_dir": Path(assets).resolve()} if assets else {}),
     )

@@ -376,6 +376,13 @@ def test_settings_read_the_retention_period(monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(ValueError, match="LIFECYCLE_RETENTION_DAYS"):
         load_settings()
     assert Settings(data_dir=Path("x")).retention_days == 400
+    monkeypatch.setenv("LIFECYCLE_RETENTION_DAYS", "30")
+    monkeypatch.setenv("LIFECYCLE_PURGE_DAYS", "0")
+    assert load_settings().purge_days == 0
+    monkeypatch.setenv("LIFECYCLE_PURGE_DAYS", "-1")
+    with pytest.raises(ValueError, match="LIFECYCLE_PURGE_DAYS"):
+        load_settings()
+    assert Settings(data_dir=Path("x")).purge_days == 7
 
 
 def test_erase_records_a_request_once_and_without_personal_data(settings: Settings):
@@ -423,3 +430,44 @@ def test_every_store_of_the_list_is_redacted(tmp_path: Path):
             ("other@example.org",)
         ]
     assert "[erased]" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_the_warehouse_file_is_rewritten_once_the_oldest_removal_is_a_purge_period_old(tmp_path: Path):
+    from lifecycle.privacy import apply_privacy
+    from test_lake import _aged_world
+
+    settings, con = _aged_world(tmp_path)
+    con.close()
+    settings = Settings(data_dir=settings.data_dir, retention_days=30, purge_days=7)
+    as_of = dt.datetime(2026, 3, 2)
+
+    def inode() -> int:
+        return settings.warehouse_path.stat().st_ino
+
+    first = inode()
+    report = apply_privacy(settings, as_of=as_of)
+    # Retention removed rows (no query sees them any more); the file is not rewritten yet.
+    assert report.expired and report.sizes is None and inode() == first
+    assert report.purge_due == as_of + dt.timedelta(days=7)
+    assert "rewritten by 2026-03-09" in report.summary()
+    # A later run that removes nothing keeps the date of the oldest removal not yet cleared.
+    report = apply_privacy(settings, as_of=as_of + dt.timedelta(days=6))
+    assert report.sizes is None and inode() == first and report.purge_due == as_of + dt.timedelta(days=7)
+    report = apply_privacy(settings, as_of=as_of + dt.timedelta(days=7))
+    assert report.sizes is not None and report.sizes[1] < report.sizes[0] and inode() != first
+    assert report.purge_due is None
+    # Cleared: the next run has nothing to rewrite.
+    rewritten = inode()
+    report = apply_privacy(settings, as_of=as_of + dt.timedelta(days=8))
+    assert report.sizes is None and report.purge_due is None and inode() == rewritten
+
+
+def test_with_no_purge_period_the_run_that_removes_rewrites_the_file(tmp_path: Path):
+    from lifecycle.privacy import apply_privacy
+    from test_lake import _aged_world
+
+    settings, con = _aged_world(tmp_path)
+    con.close()
+    settings = Settings(data_dir=settings.data_dir, retention_days=30, purge_days=0)
+    report = apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
+    assert report.expired and report.sizes is not None and report.sizes[1] < report.sizes[0]

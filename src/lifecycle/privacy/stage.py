@@ -1,11 +1,18 @@
 """The privacy stage of a run: erasure requests applied to every store, retention, and a rewrite of the
-warehouse so that what was removed is not left in its free blocks."""
+warehouse so that what was removed is not left in its free blocks.
+
+What a run removes is gone from every table at once; the warehouse's free blocks, which no query reads,
+are cleared by rewriting the whole file once the oldest removal not yet cleared is ``purge_days`` old
+(``LIFECYCLE_PURGE_DAYS``). The copies readers hold (publications, exports, the lake) are rewritten at once.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
@@ -30,6 +37,8 @@ class PrivacyReport:
     lake_expired: dict[str, int] = field(default_factory=dict)
     free_text_contacts: int = 0
     sizes: tuple[int, int] | None = None
+    #: When the warehouse holds removed values in free blocks: the as-of by which it is rewritten.
+    purge_due: dt.datetime | None = None
 
     def summary(self) -> str:
         parts = [
@@ -42,6 +51,8 @@ class PrivacyReport:
             parts.append(f"{sum(self.lake_expired.values())} row(s) removed from the Parquet lake")
         if self.sizes:
             parts.append(f"warehouse {self.sizes[0] / 1e6:.1f} → {self.sizes[1] / 1e6:.1f} MB")
+        elif self.purge_due:
+            parts.append(f"warehouse file rewritten by {self.purge_due:%Y-%m-%d} (LIFECYCLE_PURGE_DAYS)")
         return "; ".join(parts)
 
 
@@ -107,9 +118,43 @@ def apply_privacy(
         for table, rows in report.lake_expired.items():
             log_change(con, "retention", f"lake/raw/{table}", rows, now)
         con.execute("checkpoint")
-    if changed or report.expired or pending:
-        report.sizes = rewrite_database(settings.warehouse_path, settings=settings)
+    since = _unpurged_since(settings)
+    if since is None and (changed or report.expired or pending):
+        since = as_of
+        _record_unpurged(settings, since)
+    if since is not None:
+        report.purge_due = since + dt.timedelta(days=settings.purge_days)
+        if as_of >= report.purge_due:
+            report.sizes = rewrite_database(settings.warehouse_path, settings=settings)
+            _record_unpurged(settings, None)
+            report.purge_due = None
     return report
+
+
+def _unpurged_path(settings: Settings) -> Path:
+    return settings.state_dir / "privacy_unpurged.json"
+
+
+def _unpurged_since(settings: Settings) -> dt.datetime | None:
+    """The as-of of the oldest removal whose values may still sit in the warehouse's free blocks."""
+    path = _unpurged_path(settings)
+    if not path.exists():
+        return None
+    try:
+        return dt.datetime.fromisoformat(json.loads(path.read_text())["since"])
+    except (ValueError, KeyError, TypeError):
+        return dt.datetime.min  # unreadable: assume the oldest, so the next run rewrites the file
+
+
+def _record_unpurged(settings: Settings, since: dt.datetime | None) -> None:
+    path = _unpurged_path(settings)
+    if since is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"since": since.isoformat()}))
+    tmp.replace(path)
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
