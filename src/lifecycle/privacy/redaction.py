@@ -10,6 +10,7 @@ Parquet or CSV file loaded into DuckDB.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -79,7 +80,8 @@ def redact_table(
         # One scan finds the rows holding any needle, column by column: a regular expression of the
         # needles as literal alternatives runs as one automaton over each value (RE2), where a contains()
         # per needle would read each value once per needle. Only the columns with a hit are updated.
-        holding = {name: _holds_any(name, needles) for name in text_columns}
+        patterns = _patterns(erasure.identifiers)
+        holding = {name: _holds_any(name, patterns) for name in text_columns}
         row = con.execute(
             f"select {', '.join(f'count(*) filter (where {found})' for found in holding.values())}"
             f" from {relation}"
@@ -111,19 +113,26 @@ def _needles(identifiers: tuple[str, ...]) -> list[str]:
 def identifiers_found_sql(erasure: Erasure, text_columns: list[str]) -> str | None:
     """SQL true on a row where any of ``text_columns`` (quoted) holds one of the erasure's identifiers;
     None when there is nothing to look for."""
-    needles = _needles(erasure.identifiers)
-    if not needles or not text_columns:
+    patterns = _patterns(erasure.identifiers)
+    if not patterns or not text_columns:
         return None
-    return " or ".join(_holds_any(column, needles) for column in text_columns)
+    return " or ".join(_holds_any(column, patterns) for column in text_columns)
 
 
-def _holds_any(column: str, needles: list[str]) -> str:
-    """SQL that is true when ``column`` contains any of ``needles`` (literal text, case-sensitive)."""
-    patterns = [
+def _holds_any(column: str, patterns: tuple[str, ...]) -> str:
+    """SQL that is true when ``column`` matches any of ``patterns`` (see ``_patterns``)."""
+    return "(" + " or ".join(f"regexp_matches({column}, {quote_literal(p)})" for p in patterns) + ")"
+
+
+@functools.cache
+def _patterns(identifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """The identifiers' needles as RE2 patterns of literal alternatives, PATTERN_BATCH a pattern: built
+    once per erasure, not once per table, column and file."""
+    needles = _needles(identifiers)
+    return tuple(
         "|".join(_literal_pattern(n) for n in needles[start : start + PATTERN_BATCH])
         for start in range(0, len(needles), PATTERN_BATCH)
-    ]
-    return "(" + " or ".join(f"regexp_matches({column}, {quote_literal(p)})" for p in patterns) + ")"
+    )
 
 
 def _literal_pattern(text: str) -> str:
