@@ -25,7 +25,7 @@ from lifecycle.privacy.classification import (
 )
 from lifecycle.privacy.redaction import ERASED, Erasure, redact_bytes, redact_catalog
 from lifecycle.privacy.retention import expire
-from lifecycle.storage import rewrite_database
+from lifecycle.storage import ensure_raw_bookkeeping, rewrite_database
 
 PERSONAL = frozenset({"email", "phone", "first_name", "last_name", "birth_date", "email_hash"})
 
@@ -123,6 +123,96 @@ def test_a_lake_file_without_the_person_is_left_untouched(tmp_path: Path):
         assert con.execute(f"select page_url from '{lake / 'b1.parquet'}'").fetchall() == [
             (f"/s?q={ERASED}",)
         ]
+
+
+def _lake_world(tmp_path: Path, email: str) -> Settings:
+    """A warehouse whose raw tables hold customer 7 (an e-mail in a change of batch app-1, and in a URL
+    of batch ev-1 with no customer on the row), exported to the lake."""
+    from lifecycle.ingest.lake import export_new_batches
+
+    settings = Settings(data_dir=tmp_path, purge_days=0)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create schema raw")
+        # The ingestion log as ingestion leaves it (the batches' as-of, which retention reads).
+        con.execute("create table raw._ingest_log (batch_id varchar, as_of timestamp, started_at timestamp)")
+        ensure_raw_bookkeeping(con)
+        con.execute(
+            "create table raw.app_customers (_change_id bigint, _op varchar, customer_id bigint,"
+            " email varchar, phone varchar, first_name varchar, last_name varchar, _batch_id varchar,"
+            " _ingested_at timestamp)"
+        )
+        con.execute(
+            "insert into raw.app_customers values (1, 'insert', 7, ?, null, 'Ada', 'Erasme', 'app-1', null),"
+            " (2, 'insert', 8, 'other@example.org', null, 'Bo', 'Kept', 'app-1', null),"
+            " (3, 'update', 8, 'other@example.org', null, 'Bo', 'Kept', 'app-2', null)",
+            [email],
+        )
+        con.execute("create table raw.events (customer_id bigint, page_url varchar, _batch_id varchar)")
+        con.execute(
+            "insert into raw.events values (null, '/s?q=' || replace(?, '@', '%40'), 'ev-1'),"
+            " (7, '/s?q=shoes', 'ev-2')",
+            [email],
+        )
+        export_new_batches(con, settings.lake_dir)
+    return settings
+
+
+def test_raw_names_the_lake_batches_to_write_again(tmp_path: Path):
+    """Raw names the batches holding the people (a personal value in their rows, an identifier in any
+    text); those are redacted in raw and written again to the lake, every other file is left as it was."""
+    from lifecycle.ingest.lake import rewrite_batches
+    from lifecycle.privacy.stores import raw_batches_to_redact
+
+    email = "erase-me@example.org"
+    settings = _lake_world(tmp_path, email)
+    lake = settings.lake_dir / "raw"
+    before = {p: p.stat().st_mtime_ns for p in lake.rglob("*.parquet")}
+    erasure = Erasure((7,), (email,), frozenset({"email", "first_name", "last_name"}))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        batches = raw_batches_to_redact(con, erasure)
+        assert batches == {"app_customers": ["app-1"], "events": ["ev-1"]}
+        redact_catalog(con, settings.warehouse_path.stem, erasure, only_schema="raw")
+        assert rewrite_batches(con, settings.lake_dir, batches) == 2
+        assert raw_batches_to_redact(con, erasure) == {}
+    written = {lake / "app_customers" / "app-1.parquet", lake / "events" / "ev-1.parquet"}
+    assert {p for p, mtime in before.items() if p.stat().st_mtime_ns != mtime} == written
+    assert not [p for p in lake.rglob("*.parquet") if b"erase-me" in p.read_bytes()]
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select customer_id, email, first_name, _batch_id from '{lake}/app_customers/*.parquet'"
+            " order by all"
+        ).fetchall()
+    assert rows == [
+        (7, None, None, "app-1"),
+        (8, "other@example.org", "Bo", "app-1"),
+        (8, "other@example.org", "Bo", "app-2"),
+    ]
+
+
+def test_a_run_stopped_before_the_lake_followed_raw_is_finished_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Once raw is redacted the batches can no longer be found there: the stage records them first, so the
+    next run writes the lake's files even though the person is no longer in raw."""
+    from lifecycle.privacy import apply_privacy, stage
+    from lifecycle.privacy.requests import record_request
+
+    email = "erase-me@example.org"
+    settings = _lake_world(tmp_path, email)
+    record_request(settings, 7, "ticket PRIV-9", now=dt.datetime(2026, 3, 1))
+
+    def stop(*_: object) -> int:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(stage, "rewrite_batches", stop)
+    with pytest.raises(RuntimeError, match="killed"):
+        apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
+    lake = settings.lake_dir / "raw"
+    assert (lake / "app_customers" / "app-1.parquet").read_bytes().count(email.encode())
+    monkeypatch.undo()
+    apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
+    assert not [p for p in lake.rglob("*.parquet") if b"erase-me" in p.read_bytes()]
+    assert not (settings.state_dir / "privacy_batches.json").exists()
 
 
 def test_rewrite_shrinks_the_file_and_keeps_tables_and_views(tmp_path: Path):

@@ -10,6 +10,7 @@ under ``s3://bucket/lake/raw/`` serves a cluster (docs/scale-out.md).
 
 Retention reaches the lake too: when raw has lost rows of an old batch, its file is rewritten under the
 same name with the rows raw kept, or removed when none are left (``sync_batches``, run by the privacy stage).
+Erasure likewise: the batches an erasure changed in raw are written again from raw (``rewrite_batches``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -190,6 +191,38 @@ def sync_batches(con: duckdb.DuckDBPyConnection, lake_dir: Path, batches: Iterab
         if table in removed:
             _fsync(table_dir)
     return removed
+
+
+def rewrite_batches(
+    con: duckdb.DuckDBPyConnection, lake_dir: Path, batches: Mapping[str, Iterable[str]]
+) -> int:
+    """Write the lake's file of each batch again from raw's rows (per table, its batch ids): after an
+    erasure has changed those rows in raw, the lake holds what raw holds. A batch raw no longer has is
+    removed; one the lake never had is left to ``export_new_batches``. Returns the files written or
+    removed."""
+    changed = 0
+    for table, ids in sorted(batches.items()):
+        table_dir = lake_dir / "raw" / table
+        held = sorted(lake_batches(table_dir) & set(ids))
+        if not held:
+            continue
+        relation = f"raw.{quote_ident(table)}"
+        batch_list = "[" + ", ".join(quote_literal(batch) for batch in held) + "]::varchar[]"
+        in_raw = {
+            batch
+            for (batch,) in con.execute(
+                f"select distinct _batch_id from {relation} where list_contains({batch_list}, _batch_id)"
+            ).fetchall()
+        }
+        for batch in held:
+            target = table_dir / f"{batch}{SUFFIX}"
+            if batch in in_raw:
+                _write_batch(con, relation, batch, target)
+            else:
+                target.unlink()
+            changed += 1
+        _fsync(table_dir)
+    return changed
 
 
 def _write_batch(con: duckdb.DuckDBPyConnection, relation: str, batch: str, target: Path) -> None:

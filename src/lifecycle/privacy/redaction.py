@@ -41,9 +41,16 @@ class Erasure:
 
 
 def redact_table(
-    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str, erasure: Erasure
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    schema: str,
+    table: str,
+    erasure: Erasure,
+    *,
+    within: str | None = None,
 ) -> int:
-    """Apply every rule to one table; the number of rows changed."""
+    """Apply every rule to one table; the number of rows changed. ``within``: SQL limiting the rows
+    looked at to those that can hold the people (raw's batches that ``erased_rows_sql`` found)."""
     if not erasure.customer_ids:
         return 0
     columns = {
@@ -55,6 +62,7 @@ def redact_table(
         ).fetchall()
     }
     relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
+    scope = f" and ({within})" if within else ""
     changed = 0
     personal = [c for c in columns if c in erasure.personal_columns and c != "customer_id"]
     if "customer_id" in columns and personal:
@@ -62,7 +70,7 @@ def redact_table(
             con,
             f"update {relation} set {', '.join(f'{quote_ident(c)} = null' for c in personal)}"
             f" where try_cast(customer_id as bigint) in ({erasure.ids_sql})"
-            f" and ({' or '.join(f'{quote_ident(c)} is not null' for c in personal)})",
+            f" and ({' or '.join(f'{quote_ident(c)} is not null' for c in personal)}){scope}",
         )
     if columns.get("raw_text") == "VARCHAR" and erasure.personal_columns:
         keys = sorted(erasure.personal_columns - {"customer_id"})
@@ -72,7 +80,7 @@ def redact_table(
             f"update {relation} set raw_text = json_merge_patch(raw_text, {quote_literal(patch)})"
             " where json_valid(raw_text)"
             f" and try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
-            f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}])",
+            f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}]){scope}",
         )
     needles = _needles(erasure.identifiers)
     text_columns = [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"]
@@ -84,7 +92,7 @@ def redact_table(
         holding = {name: _holds_any(name, patterns) for name in text_columns}
         row = con.execute(
             f"select {', '.join(f'count(*) filter (where {found})' for found in holding.values())}"
-            f" from {relation}"
+            f" from {relation} where true{scope}"
         ).fetchone()
         for (name, found), hits in zip(holding.items(), row or (), strict=True):
             if not hits:
@@ -97,7 +105,7 @@ def redact_table(
                 value = name
                 for needle in needles[start : start + REPLACE_BATCH]:
                     value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
-                con.execute(f"update {relation} set {name} = {value} where {found}")
+                con.execute(f"update {relation} set {name} = {value} where {found}{scope}")
     return changed
 
 
@@ -108,6 +116,32 @@ def _needles(identifiers: tuple[str, ...]) -> list[str]:
         for form in (identifier, identifier.lower(), identifier.strip()):
             variants |= {form, form.replace("@", "%40"), form.replace(" ", "+"), form.replace("+", "%2B")}
     return sorted((v for v in variants if len(v) >= 6), key=lambda v: (-len(v), v))
+
+
+def erased_rows_sql(columns: dict[str, str], erasure: Erasure) -> str | None:
+    """SQL true on a row that ``redact_table``'s rules would change, given a table's columns (name ->
+    DuckDB type); None when no rule applies to such a table. One scan with it says whether a file or a
+    batch holds anything of the people being erased."""
+    if not erasure.customer_ids:
+        return None
+    found = []
+    personal = [quote_ident(c) for c in columns if c in erasure.personal_columns and c != "customer_id"]
+    if "customer_id" in columns and personal:
+        found.append(
+            f"(try_cast(customer_id as bigint) in ({erasure.ids_sql})"
+            f" and ({' or '.join(f'{c} is not null' for c in personal)}))"
+        )
+    keys = sorted(erasure.personal_columns - {"customer_id"})
+    if columns.get("raw_text") == "VARCHAR" and keys:
+        found.append(
+            "(json_valid(raw_text)"
+            f" and try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
+            f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}]))"
+        )
+    text = identifiers_found_sql(erasure, [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"])
+    if text:
+        found.append(f"({text})")
+    return " or ".join(found) or None
 
 
 def identifiers_found_sql(erasure: Erasure, text_columns: list[str]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +18,21 @@ from pathlib import Path
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.ingest.lake import export_snapshot, sync_batches
+from lifecycle.errors import LifecycleError
+from lifecycle.ingest.lake import export_snapshot, rewrite_batches, sync_batches
 from lifecycle.pii import ensure_salt
 from lifecycle.privacy.classification import contact_data_sql, personal_columns, tagged_columns
-from lifecycle.privacy.redaction import Erasure, redact_catalog
+from lifecycle.privacy.redaction import Erasure, redact_catalog, redact_table
 from lifecycle.privacy.requests import erased_customers, log_change, pending_customers, record_source_deletes
 from lifecycle.privacy.retention import every_version_tables, expire, old_batches
-from lifecycle.privacy.stores import STORES, redact_store
-from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping, quote_ident, rewrite_database
+from lifecycle.privacy.stores import LAKE, STORES, raw_batches_to_redact, redact_store
+from lifecycle.storage import (
+    connect_warehouse,
+    ensure_raw_bookkeeping,
+    quote_ident,
+    quote_literal,
+    rewrite_database,
+)
 
 
 @dataclass
@@ -74,22 +82,35 @@ def apply_privacy(
         everyone, pending = erased_customers(con), pending_customers(con)
         identifiers = _identifiers(con, pending, settings) if pending and has_customers else ()
         report.free_text_contacts = _free_text_contacts(con, settings, as_of)
-    erasure = Erasure(tuple(everyone), identifiers, personal)
+        erasure = Erasure(tuple(everyone), identifiers, personal)
+        # Raw names the batches to redact (an erased customer's later changes land in new batches every
+        # run). They are recorded before any store changes: once raw is redacted they could not be found
+        # again, and a run that stops before the lake has followed is finished by the next.
+        batches = _merge(_pending_batches(settings), raw_batches_to_redact(con, erasure))
+        _record_pending_batches(settings, batches)
     # Copies outside the warehouse first, the raw tables last: until raw is redacted a failed run can be
     # rerun, because the identifiers that the other stores are searched for are still found there.
     if pending:
         for store in STORES:
+            if store is LAKE:
+                continue  # written again from raw below
             rows = redact_store(settings, store, erasure)
             if rows:
                 report.redacted[store.name] = rows
                 progress(f"privacy: {store.name}: {rows} redacted")
-    elif everyone:  # the lake receives new batches every run, an erased customer's later changes too
-        for store in STORES:
-            if store.name == "Parquet lake" and (rows := redact_store(settings, store, erasure)):
-                report.redacted[store.name] = rows
     with connect_warehouse(settings) as con:
         changed = redact_catalog(con, "warehouse", erasure, skip_schemas=("raw",))
-        changed.update(redact_catalog(con, "warehouse", erasure, only_schema="raw"))
+        for table, ids in batches.items():
+            within = "_batch_id in (" + ", ".join(quote_literal(batch) for batch in ids) + ")"
+            if rows := redact_table(con, "warehouse", "raw", table, erasure, within=within):
+                changed[f"raw.{table}"] = rows
+        if batches:
+            con.execute("checkpoint")  # the lake is written from what raw has committed
+            if files := rewrite_batches(con, settings.lake_dir, batches):
+                rows = sum(changed.get(f"raw.{table}", 0) for table in batches)
+                report.redacted[LAKE.name] = rows
+                progress(f"privacy: {LAKE.name}: {rows} redacted ({files} batch file(s) from raw)")
+            _record_pending_batches(settings, {})
         for relation, rows in changed.items():
             log_change(con, "erasure", relation, rows, now)
         report.redacted.update(changed)
@@ -155,6 +176,47 @@ def _record_unpurged(settings: Settings, since: dt.datetime | None) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps({"since": since.isoformat()}))
     tmp.replace(path)
+
+
+def _pending_batches_path(settings: Settings) -> Path:
+    return settings.state_dir / "privacy_batches.json"
+
+
+def _pending_batches(settings: Settings) -> dict[str, list[str]]:
+    """Raw batches an earlier run found to redact whose lake files may not have been written again yet."""
+    path = _pending_batches_path(settings)
+    if not path.exists():
+        return {}
+    try:
+        recorded = json.loads(path.read_text())
+        return {str(table): [str(b) for b in ids] for table, ids in recorded.items()}
+    except (ValueError, AttributeError, TypeError) as error:
+        raise LifecycleError(
+            f"{path}: unreadable ({error}); it lists raw batches whose lake files must be written again."
+            " Restore it, or delete it and rewrite the lake from raw (delete lake/raw and run `lifecycle"
+            " ingest`)"
+        ) from error
+
+
+def _record_pending_batches(settings: Settings, batches: dict[str, list[str]]) -> None:
+    path = _pending_batches_path(settings)
+    if not batches:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(batches, sort_keys=True))
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:
+    merged: dict[str, set[str]] = {}
+    for batches in found:
+        for table, ids in batches.items():
+            merged.setdefault(table, set()).update(ids)
+    return {table: sorted(ids) for table, ids in sorted(merged.items())}
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -5,7 +5,8 @@ file, redacted there and swapped in with one rename (an analyst session keeps th
 values never linger in a file's free blocks); Parquet and CSV files are rewritten the same way; any other
 file (the docs site, run reports, JSON records, logs) has the identifiers replaced in its bytes. The
 warehouse itself is redacted in place by the stage (it is the one file the pipeline writes) and then
-rewritten (``storage.rewrite_database``).
+rewritten (``storage.rewrite_database``). The Parquet lake, a copy of raw batch by batch, is written again
+from redacted raw by the stage for the batches raw names (``raw_batches_to_redact``).
 
 A new copy of the data gets its own entry here — the Parquet lake is one.
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.privacy.redaction import Erasure, identifiers_found_sql, redact_bytes, redact_catalog
+from lifecycle.ingest.lake import raw_tables
+from lifecycle.privacy.redaction import Erasure, erased_rows_sql, redact_bytes, redact_catalog
 from lifecycle.storage import connect, quote_ident, quote_literal, rewrite_database
 
 
@@ -33,12 +35,15 @@ class Store:
     kind: str
 
 
+#: The privacy stage writes the lake's batches again from redacted raw (``raw_batches_to_redact``) rather
+#: than reading every file; ``redact_store`` on it reads them all.
+LAKE = Store("Parquet lake", ("lake/**/*.parquet",), "parquet")
 STORES: tuple[Store, ...] = (
     # Every publication folder, the previous one too: an analyst may still read it.
     Store("published databases", ("publications/*/analytics.duckdb",), "duckdb"),
     Store("Parquet exports", ("publications/*/exports/**/*.parquet",), "parquet"),
     Store("CSV exports (CRM)", ("publications/*/exports/**/*.csv",), "csv"),
-    Store("Parquet lake", ("lake/**/*.parquet",), "parquet"),
+    LAKE,
     Store("pull-request database", ("ci/*.duckdb",), "duckdb"),
     Store("docs site", ("site/**/*",), "text"),
     Store("pipeline records", ("state/**/*", "lineage/**/*", "ci/**/*"), "text"),
@@ -78,6 +83,30 @@ def redact_store(settings: Settings, store: Store, erasure: Erasure) -> int:
     return sum(redact(settings, path, erasure) for path in files(settings, store))
 
 
+def raw_batches_to_redact(con: duckdb.DuckDBPyConnection, erasure: Erasure) -> dict[str, list[str]]:
+    """Per raw table, the ``_batch_id`` of every batch with rows the erasure changes (``con``: the
+    warehouse, before the erasure is applied to raw): one scan of raw, after which only those batches
+    are redacted in raw and written again to the lake (``ingest.lake.rewrite_batches``), where reading
+    every batch of raw and every file of the lake on every run would cost as much as the history held."""
+    batches = {}
+    for table in raw_tables(con):
+        columns = dict(
+            con.execute(
+                "select column_name, data_type from duckdb_columns()"
+                " where database_name = current_database() and schema_name = 'raw' and table_name = ?",
+                [table],
+            ).fetchall()
+        )
+        found = erased_rows_sql(columns, erasure)
+        if found is None or "_batch_id" not in columns:
+            continue
+        relation = f"raw.{quote_ident(table)}"
+        rows = con.execute(f"select distinct _batch_id from {relation} where {found} order by 1").fetchall()
+        if rows:
+            batches[table] = [batch for (batch,) in rows]
+    return batches
+
+
 def _duckdb_file(settings: Settings, path: Path, erasure: Erasure) -> int:
     changed: dict[str, int] = {}
 
@@ -109,34 +138,14 @@ def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
 
 
 def _holds_erased_rows(con: duckdb.DuckDBPyConnection, reader: str, erasure: Erasure) -> bool:
-    """Whether a file has rows of an erased customer with a personal column still set, or text holding an
-    identifier being erased now (one scan of a few columns, so the lake's files can be checked on every
-    run without loading them)."""
+    """Whether a file has a row the erasure changes (one scan of a few columns, so that a file is only
+    loaded and rewritten when it holds something to redact)."""
     described = con.execute(f"select * from {reader} limit 0").description
-    names = [d[0] for d in described]
-    text = [quote_ident(d[0]) for d in described if str(d[1]) == "VARCHAR"]
-    found = identifiers_found_sql(erasure, text)
-    if found:
-        row = con.execute(f"select count(*) from {reader} where {found}").fetchone()
-        if row and row[0]:
-            return True
-    personal = [quote_ident(c) for c in names if c in erasure.personal_columns and c != "customer_id"]
-    if "customer_id" in names and personal:
-        row = con.execute(
-            f"select count(*) from {reader} where try_cast(customer_id as bigint) in ({erasure.ids_sql})"
-            f" and ({' or '.join(f'{c} is not null' for c in personal)})"
-        ).fetchone()
-        if row and row[0]:
-            return True
-    if "raw_text" in names:
-        keys = ", ".join(quote_literal(k) for k in sorted(erasure.personal_columns - {"customer_id"}))
-        row = con.execute(
-            f"select count(*) from {reader} where json_valid(raw_text) and"
-            f" try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
-            f" and list_has_any(json_keys(raw_text), [{keys}])"
-        ).fetchone()
-        return bool(row and row[0])
-    return False
+    found = erased_rows_sql({d[0]: str(d[1]) for d in described}, erasure)
+    if found is None:
+        return False
+    row = con.execute(f"select count(*) from {reader} where {found}").fetchone()
+    return bool(row and row[0])
 
 
 def _text_file(settings: Settings, path: Path, erasure: Erasure) -> int:
