@@ -1,8 +1,9 @@
 """Every place under the data directory that can hold a copy of a person's data, in one list.
 
-Each store is a set of files and the way its format is redacted: DuckDB databases are copied into a fresh
-file, redacted there and swapped in with one rename (an analyst session keeps the file it opened; deleted
-values never linger in a file's free blocks); Parquet and CSV files are rewritten the same way; any other
+Each store is a set of files and the way its format is redacted: a DuckDB database is copied once into a
+fresh file, each table's rows redacted on the way (``storage.rewrite_database``), and swapped in with one
+rename (an analyst session keeps the file it opened; the old file is only read, so no removed value reaches
+a block of the new one, free or used); Parquet and CSV files are rewritten the same way; any other
 file (the docs site, run reports, JSON records, logs) has the identifiers replaced in its bytes. The
 warehouse itself is redacted in place by the stage (it is the one file the pipeline writes) and then
 rewritten (``storage.rewrite_database``).
@@ -20,7 +21,13 @@ from pathlib import Path
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.privacy.redaction import Erasure, identifiers_found_sql, redact_bytes, redact_catalog
+from lifecycle.privacy.redaction import (
+    Erasure,
+    identifiers_found_sql,
+    redact_bytes,
+    redact_catalog,
+    redacted_rows,
+)
 from lifecycle.storage import connect, quote_ident, quote_literal, rewrite_database
 
 
@@ -79,13 +86,19 @@ def redact_store(settings: Settings, store: Store, erasure: Erasure) -> int:
 
 
 def _duckdb_file(settings: Settings, path: Path, erasure: Erasure) -> int:
-    changed: dict[str, int] = {}
+    """Rewrite a database with the erasure applied to its rows; rows changed. A file whose rows need no
+    change is rewritten too: a publication started from its predecessor keeps the values of the marts it
+    replaced in free blocks, which can hold the person (``publish``)."""
+    changed = 0
 
-    def redact(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-        changed.update(redact_catalog(con, catalog, erasure))
+    def redacted(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> str:
+        nonlocal changed
+        query, rows = redacted_rows(con, catalog, schema, table, erasure)
+        changed += rows
+        return query
 
-    rewrite_database(path, settings=settings, edit=redact)
-    return sum(changed.values())
+    rewrite_database(path, settings=settings, rows=redacted)
+    return changed
 
 
 def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
