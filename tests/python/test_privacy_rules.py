@@ -173,11 +173,12 @@ class _WritesSpy:
 
 
 def _published_world(root: Path, erased_emails: list[str]) -> Path:
-    """A publication whose database holds the erased person's
+    """A publication (linked as ``current``, as publish does) whose database holds the erased person's
     personal columns, a raw JSON line about them and their name in another schema's free text, beside
     tables, a view and a macro the erasure does not concern."""
     folder = root / "publications" / "p1"
     folder.mkdir(parents=True)
+    (root / "publications" / "current").symlink_to("p1")
     path = folder / "analytics.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute(
@@ -247,7 +248,7 @@ def test_a_published_database_is_redacted_in_one_copy_and_keeps_no_removed_value
     fresh.with_name(fresh.name + ".wal").write_bytes(b"x")
     spy = _WritesSpy(monkeypatch)
     changed = redact_store(Settings(data_dir=tmp_path), STORES[0], erasure)
-    # One new file written, once.
+    # One new file written, once, though the publication is also reached through publications/current.
     assert [Path(p).resolve() for p in spy.written] == [fresh]
     assert sorted(p.name for p in path.parent.iterdir()) == ["analytics.duckdb"]
     assert path.stat().st_ino != inode and stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -65,7 +65,8 @@ def files(settings: Settings, store: Store) -> Iterator[Path]:
     for pattern in store.patterns:
         for path in sorted(root.glob(pattern)):
             relative = path.relative_to(root)
-            if path in seen or path.is_symlink() or not path.is_file():
+            # A file reached twice (``publications/current`` links to a publication folder) is redacted once.
+            if path.resolve() in seen or path.is_symlink() or not path.is_file():
                 continue
             if relative.parts[0] in EXCLUDED or str(relative) in PRIVATE_FILES:
                 continue
@@ -73,7 +74,7 @@ def files(settings: Settings, store: Store) -> Iterator[Path]:
                 continue  # an unfinished publication, removed by the next publish
             if store.kind == "text" and (path.suffix in BINARY_SUFFIXES or path.suffix == ".csv"):
                 continue
-            seen.add(path)
+            seen.add(path.resolve())
             yield path
 
 
