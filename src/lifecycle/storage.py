@@ -56,39 +56,39 @@ def rewrite_database(
     path: Path,
     *,
     settings: Settings | None = None,
-    edit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    rows: Callable[[duckdb.DuckDBPyConnection, str, str, str], str] | None = None,
 ) -> tuple[int, int]:
     """Copy the database at ``path`` into a fresh file and swap it in with one rename; sizes before, after.
 
     Deleted or overwritten values stay in a DuckDB file's free blocks until the file is rewritten, and the
-    file never shrinks by itself (``checkpoint`` only marks blocks free). ``edit(con, catalog)`` changes a
-    scratch copy first (erasure of a published file that analysts may be reading), which is then copied
-    again, so the values it removed are not in the final file's free blocks either. Needs no other
-    connection to ``path`` open for writing (DuckDB's single writer).
+    file never shrinks by itself (``checkpoint`` only marks blocks free). ``rows(con, catalog, schema,
+    table)`` gives the query of the rows a table's copy holds (the erasure of a published file that
+    analysts may be reading), its columns in the table's order: the fresh file gets the source's catalog
+    (schemas, tables, views, macros) and then each table's rows from that query, so the source is read once
+    and never written, and a value the query leaves out is nowhere in the new file. Without ``rows`` every
+    row is copied as it is (the warehouse's purge). A reader keeps the file it opened; the new one has the
+    old one's mode, is on disk (fsync) before the rename, and the leftovers of a run that was killed are
+    removed by the next. Needs no other connection to ``path`` open for writing (DuckDB's single writer).
     """
     before = path.stat().st_size
-    scratch = path.with_name(f".{path.name}.edit")
     fresh = path.with_name(f".{path.name}.fresh")
-    for leftover in (
-        scratch,
-        fresh,
-        scratch.with_name(scratch.name + ".wal"),
-        fresh.with_name(fresh.name + ".wal"),
-    ):
+    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
         leftover.unlink(missing_ok=True)
     with connect(settings=settings) as con:
         con.execute(f"attach {quote_literal(path)} as source_db (read_only)")
-        origin = "source_db"
-        if edit is not None:
-            con.execute(f"attach {quote_literal(scratch)} as scratch_db")
-            con.execute("copy from database source_db to scratch_db")
-            edit(con, "scratch_db")
-            con.execute("checkpoint scratch_db")
-            origin = "scratch_db"
         con.execute(f"attach {quote_literal(fresh)} as fresh_db")
-        con.execute(f"copy from database {origin} to fresh_db")
+        if rows is None:
+            con.execute("copy from database source_db to fresh_db")
+        else:
+            con.execute("copy from database source_db to fresh_db (schema)")
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = 'source_db'"
+                " order by 1, 2"
+            ).fetchall()
+            for schema, table in tables:
+                target = ".".join(quote_ident(p) for p in ("fresh_db", schema, table))
+                con.execute(f"insert into {target} {rows(con, 'source_db', schema, table)}")
         con.execute("detach fresh_db")
-    scratch.unlink(missing_ok=True)
     fd = os.open(fresh, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import shutil
+import stat
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 import yaml
 
+from lifecycle import storage
 from lifecycle.config import PROJECT_DIR, Settings
 from lifecycle.errors import LifecycleError
 from lifecycle.privacy.classification import (
@@ -230,22 +234,144 @@ def test_rewrite_shrinks_the_file_and_keeps_tables_and_views(tmp_path: Path):
         assert con.execute("select n from s.v").fetchall() == [(1000,)]
 
 
-def test_rewrite_with_an_edit_leaves_the_edited_values_nowhere(tmp_path: Path):
-    path = tmp_path / "published.duckdb"
+class _WritesSpy:
+    """Records the files each DuckDB connection of ``storage.connect`` attaches for writing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.written: list[str] = []
+        real = storage.connect
+
+        def connect(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+            con = real(*args, **kwargs)
+            spy = self
+
+            class Recording:
+                def execute(self, sql: str, *parameters: Any) -> duckdb.DuckDBPyConnection:
+                    if sql.startswith("attach") and "read_only" not in sql:
+                        spy.written.append(sql.split("'")[1])
+                    return con.execute(sql, *parameters)
+
+                def __enter__(self) -> Recording:
+                    return self
+
+                def __exit__(self, *exc: object) -> None:
+                    con.close()
+
+            return Recording()  # type: ignore[return-value]
+
+        monkeypatch.setattr(storage, "connect", connect)
+
+
+def _published_world(root: Path, erased_emails: list[str]) -> Path:
+    """A publication (linked as ``current``, as publish does) whose database holds the erased person's
+    personal columns, a raw JSON line about them and their name in another schema's free text, beside
+    tables, a view and a macro the erasure does not concern."""
+    folder = root / "publications" / "p1"
+    folder.mkdir(parents=True)
+    (root / "publications" / "current").symlink_to("p1")
+    path = folder / "analytics.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute(
-            "create table main.t as select range as customer_id, 'keep-' || range as email from range(5000)"
+            "create table main.dim_customers as select range as customer_id,"
+            " 'keep-' || range || '@example.org' as email, 'Keep' || range as first_name, 'FR' as country"
+            " from range(2, 500)"
         )
-        con.execute("insert into main.t values (99999, 'erase-me@example.org')")
+        con.execute(
+            "insert into main.dim_customers values (1, 'ann.erasable@example.org', 'Annabelle', 'DE')"
+        )
+        con.execute(
+            "create table main.quarantine as select"
+            """ '{"customer_id": 1, "street": "7 Rue Unique-Erasable", "status": "x"}' as raw_text,"""
+            " 'bad' as reason"
+        )
+        con.execute("create schema support")
+        con.execute(
+            "create table support.tickets as select range as ticket_id, 'all fine ' || range as note"
+            " from range(2000)"
+        )
+        con.execute("insert into support.tickets values (9999, 'Annabelle Erasable called twice')")
+        if erased_emails:
+            con.executemany(
+                "insert into support.tickets values (?, ?)",
+                [[i, f"/s?q={e}"] for i, e in enumerate(erased_emails, 10000)],
+            )
+        con.execute(
+            "create table main.fct_orders as select range as order_id, range % 500 as customer_id,"
+            " range * 1.5 as amount from range(20000)"
+        )
+        con.execute("create view main.customer_count as select count(*) as n from main.dim_customers")
+        con.execute("create macro main.twice(x) as x * 2")
+    path.chmod(0o640)
+    return path
 
-    def edit(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-        redact_catalog(con, catalog, Erasure((99999,), ("erase-me@example.org",), frozenset({"email"})))
 
-    rewrite_database(path, edit=edit)
-    assert b"erase-me@example.org" not in path.read_bytes()
+def _contents(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("select email from main.t where customer_id = 99999").fetchall() == [(None,)]
-        assert con.execute("select count(*) from main.t").fetchall() == [(5001,)]
+        tables = con.execute("select schema_name, table_name from duckdb_tables() order by 1, 2").fetchall()
+        return {f"{s}.{t}": con.execute(f"select * from {s}.{t} order by all").fetchall() for s, t in tables}
+
+
+def _redacted_in_place(
+    path: Path, copy: Path, erasure: Erasure
+) -> tuple[int, dict[str, list[tuple[Any, ...]]]]:
+    """The rules applied by UPDATEs to a copy of the database at ``path``: rows changed, and the tables."""
+    shutil.copyfile(path, copy)
+    with duckdb.connect(str(copy)) as con:
+        changed = sum(redact_catalog(con, copy.stem, erasure).values())
+    return changed, _contents(copy)
+
+
+def test_a_published_database_is_redacted_in_one_copy_and_keeps_no_removed_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from lifecycle.privacy.stores import STORES, redact_store
+
+    path = _published_world(tmp_path, [])
+    removed = [b"ann.erasable@example.org", b"Annabelle", b"Unique-Erasable"]
+    assert all(value in path.read_bytes() for value in removed)  # the check below can fail
+    before = _contents(path)
+    erasure = Erasure((1, 4242), ("ann.erasable@example.org", "Annabelle Erasable"), PERSONAL | {"street"})
+    in_place = _redacted_in_place(path, tmp_path / "in_place.duckdb", erasure)
+    inode = path.stat().st_ino
+    fresh = path.with_name(".analytics.duckdb.fresh")
+    fresh.write_bytes(b"the half-written file of a killed run")
+    fresh.with_name(fresh.name + ".wal").write_bytes(b"x")
+    spy = _WritesSpy(monkeypatch)
+    changed = redact_store(Settings(data_dir=tmp_path), STORES[0], erasure)
+    # One new file written, once, though the publication is also reached through publications/current.
+    assert [Path(p).resolve() for p in spy.written] == [fresh]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["analytics.duckdb"]
+    assert path.stat().st_ino != inode and stat.S_IMODE(path.stat().st_mode) == 0o640
+    data = path.read_bytes()
+    assert [value for value in removed if value in data] == []
+    after = _contents(path)
+    assert (changed, after) == in_place  # the same rules, counted the same way, as in place
+    assert changed == 3
+    assert after["main.dim_customers"][0] == (1, None, None, "DE")
+    assert after["main.quarantine"] == [('{"customer_id":1,"status":"x"}', "bad")]
+    assert (9999, f"{ERASED} called twice") in after["support.tickets"]
+    assert after["main.fct_orders"] == before["main.fct_orders"]
+    assert after["main.dim_customers"][1:] == before["main.dim_customers"][1:]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select n, main.twice(n) from main.customer_count").fetchall() == [(499, 998)]
+
+
+def test_a_published_database_gets_more_identifiers_replaced_than_one_chain_can_hold(tmp_path: Path):
+    from lifecycle.privacy.redaction import REPLACE_BATCH, _needles
+    from lifecycle.privacy.stores import STORES, redact_store
+
+    # Each e-mail is a needle as written and URL-encoded: the chunks of needles are nested subqueries.
+    emails = [f"person{i:04d}@example.org" for i in range(300)]
+    path = _published_world(tmp_path, [e if i % 2 else e.replace("@", "%40") for i, e in enumerate(emails)])
+    erasure = Erasure(tuple(range(300)), tuple(emails), PERSONAL)
+    assert len(_needles(erasure.identifiers)) > 2 * REPLACE_BATCH
+    in_place = _redacted_in_place(path, tmp_path / "in_place.duckdb", erasure)
+    changed = redact_store(Settings(data_dir=tmp_path), STORES[0], erasure)
+    after = _contents(path)
+    assert (changed, after) == in_place
+    # The 300 URLs, and customers 1 to 299 lose their personal columns.
+    assert changed == 300 + 299
+    assert [n for _, n in after["support.tickets"] if n.startswith("/s?q=")] == [f"/s?q={ERASED}"] * 300
 
 
 def _retention_world(con: duckdb.DuckDBPyConnection) -> None:

@@ -6,12 +6,17 @@ Parquet or CSV file loaded into DuckDB.
 - **Raw lines**: a JSON line (``raw_text``) about that customer loses its personal fields.
 - **Values anywhere**: text containing one of the person's identifiers (e-mail, phone, full name, or the
   hash of the e-mail or phone) has it replaced, whatever the table or column.
+
+Each rule is written once (``row_rules``, ``identifier_rules``: per column, its new value and the rows it
+changes) and applied either in place (``redact_table``, the warehouse's UPDATEs) or to the rows of a copy
+(``redacted_rows``, a query that a published database's fresh file is filled from).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -20,7 +25,8 @@ from lifecycle.storage import quote_ident, quote_literal
 
 #: What an erased identifier is replaced with in text.
 ERASED = "[erased]"
-#: Needles per UPDATE: well under DuckDB's expression depth limit (1000 nested calls).
+#: Needles per chain of replace() (one UPDATE, or one subquery of a copy): well under DuckDB's expression
+#: depth limit (1000 nested calls).
 REPLACE_BATCH = 200
 #: Needles per regular expression of the prefilter, keeping each automaton small (RE2 caps its memory).
 PATTERN_BATCH = 500
@@ -40,6 +46,78 @@ class Erasure:
         return ", ".join(str(i) for i in self.customer_ids)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One change a rule makes to a table: each ``(column, expression)`` of ``assignments`` (quoted SQL)
+    sets the column in the rows where ``where`` holds. Both read the row as the rules before left it."""
+
+    where: str
+    assignments: tuple[tuple[str, str], ...]
+
+
+def row_rules(columns: dict[str, str], erasure: Erasure) -> tuple[Rule, ...]:
+    """The rules of the person's rows, for a table of ``columns`` (name: type): personal columns null,
+    personal fields out of raw JSON lines. They read and set different columns, so they apply to the
+    stored row in any order, or at once."""
+    if not erasure.customer_ids:
+        return ()
+    rules = []
+    personal = [c for c in columns if c in erasure.personal_columns and c != "customer_id"]
+    if "customer_id" in columns and personal:
+        rules.append(
+            Rule(
+                f"try_cast(customer_id as bigint) in ({erasure.ids_sql})"
+                f" and ({' or '.join(f'{quote_ident(c)} is not null' for c in personal)})",
+                tuple((quote_ident(c), "null") for c in personal),
+            )
+        )
+    if columns.get("raw_text") == "VARCHAR" and erasure.personal_columns:
+        keys = sorted(erasure.personal_columns - {"customer_id"})
+        patch = json.dumps(dict.fromkeys(keys))
+        # The JSON functions fail on a line that is not JSON: the case guards them wherever the predicate
+        # is evaluated (a filter, or a projection that evaluates every operand).
+        rules.append(
+            Rule(
+                "case when json_valid(raw_text) then"
+                f" try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
+                f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}])"
+                " else false end",
+                (("raw_text", f"json_merge_patch(raw_text, {quote_literal(patch)})"),),
+            )
+        )
+    return tuple(rules)
+
+
+def text_columns(columns: dict[str, str], erasure: Erasure) -> list[str]:
+    """The columns (quoted) searched for the erasure's identifiers: every text column, if there are any."""
+    if not erasure.customer_ids or not _patterns(erasure.identifiers):
+        return []
+    return [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"]
+
+
+def holds_identifier(column: str, erasure: Erasure) -> str:
+    """SQL true where ``column`` (quoted) holds one of the erasure's identifiers: one regular expression of
+    the needles as literal alternatives runs as one automaton over each value (RE2), where a contains() per
+    needle would read each value once per needle."""
+    return _holds_any(column, _patterns(erasure.identifiers))
+
+
+def identifier_rules(column: str, erasure: Erasure) -> tuple[Rule, ...]:
+    """The identifiers of ``column`` (quoted) replaced, applied in turn to the rows holding one after the
+    row rules. One nested replace() per needle, longest first; DuckDB caps an expression's depth (1000), so
+    the needles are split into chunks of REPLACE_BATCH, whose rules replace in the same order as one long
+    chain would."""
+    found = holds_identifier(column, erasure)
+    needles = _needles(erasure.identifiers)
+    rules = []
+    for start in range(0, len(needles), REPLACE_BATCH):
+        value = column
+        for needle in needles[start : start + REPLACE_BATCH]:
+            value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
+        rules.append(Rule(found, ((column, value),)))
+    return tuple(rules)
+
+
 def redact_table(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
@@ -49,11 +127,86 @@ def redact_table(
     *,
     within: str | None = None,
 ) -> int:
-    """Apply every rule to one table; the number of rows changed. ``within``: SQL limiting the rows
-    looked at to those that can hold the people (raw's batches that ``erased_rows_sql`` found)."""
-    if not erasure.customer_ids:
-        return 0
-    columns = {
+    """Apply every rule to one table in place; the number of rows changed (by each rule: a row two rules
+    change counts twice). ``within``: SQL limiting the rows looked at to those that can hold the people
+    (raw's batches that ``erased_rows_sql`` found)."""
+    columns = _columns(con, catalog, schema, table)
+    relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
+    scope = f" and ({within})" if within else ""
+    changed = 0
+    for rule in row_rules(columns, erasure):
+        changed += _count(con, _update(relation, rule, scope))
+    # Only the columns holding an identifier are updated.
+    texts = text_columns(columns, erasure)
+    for column, hits in _identifier_hits(con, relation, texts, erasure, scope).items():
+        changed += hits
+        for rule in identifier_rules(column, erasure):
+            con.execute(_update(relation, rule, scope))
+    return changed
+
+
+def erased_rows_sql(columns: dict[str, str], erasure: Erasure) -> str | None:
+    """SQL true on a row of a table of ``columns`` (name: type) that a rule changes; None when no rule
+    applies to such a table. One scan with it says whether a file or a batch holds anything of the
+    people being erased."""
+    found = [f"({rule.where})" for rule in row_rules(columns, erasure)]
+    found += [holds_identifier(column, erasure) for column in text_columns(columns, erasure)]
+    return " or ".join(found) or None
+
+
+def _update(relation: str, rule: Rule, scope: str = "") -> str:
+    assignments = ", ".join(f"{column} = {value}" for column, value in rule.assignments)
+    return f"update {relation} set {assignments} where ({rule.where}){scope}"
+
+
+def redacted_rows(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str, erasure: Erasure
+) -> tuple[str, int]:
+    """A query of one table's rows with every rule applied (the table is not changed), and the number of
+    rows it changes, counted as ``redact_table`` counts them. A table with nothing to change is
+    ``select *``."""
+    columns = _columns(con, catalog, schema, table)
+    rows = f"select * from {'.'.join(quote_ident(p) for p in (catalog, schema, table))}"
+    rules = row_rules(columns, erasure)
+    texts = text_columns(columns, erasure)
+    if not rules and not texts:
+        return rows, 0
+    # One scan counts the rows each row rule changes and, in the rows as those rules leave them, the rows
+    # holding an identifier per text column: the rules with nothing to change are left out of the query.
+    counts = [f"count(*) filter (where {_FLAG}{i})" for i in range(len(rules))]
+    counts += [f"count(*) filter (where {holds_identifier(c, erasure)})" for c in texts]
+    row = con.execute(f"select {', '.join(counts)} from ({_apply(rows, rules, flag=True)})").fetchone()
+    hits = [int(n) for n in row or ()]
+    query = _apply(rows, [rule for rule, n in zip(rules, hits, strict=False) if n])
+    chunks = [identifier_rules(c, erasure) for c, n in zip(texts, hits[len(rules) :], strict=True) if n]
+    # Each chunk of replacements reads the values the chunk before left: one subquery per chunk.
+    for chunk in zip(*chunks, strict=True):
+        query = _apply(query, chunk)
+    return query, sum(hits)
+
+
+#: The column ``_apply`` adds per rule, true where the rule changes the row (for counting).
+_FLAG = "__redaction_rule_"
+
+
+def _apply(query: str, rules: Iterable[Rule], *, flag: bool = False) -> str:
+    """``query`` with ``rules`` applied to its rows: rules that set different columns and read none that
+    another one sets, each setting its columns where its predicate holds. ``flag``: a boolean column per
+    rule, ``_FLAG`` and its position, true where it holds."""
+    applied = list(rules)
+    if not applied:
+        return query
+    replaced = ", ".join(
+        f"case when {rule.where} then {value} else {column} end as {column}"
+        for rule in applied
+        for column, value in rule.assignments
+    )
+    flags = "".join(f"{rule.where} as {_FLAG}{i}, " for i, rule in enumerate(applied)) if flag else ""
+    return f"select {flags}* replace ({replaced}) from ({query})"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> dict[str, str]:
+    return {
         name: dtype
         for name, dtype in con.execute(
             "select column_name, data_type from duckdb_columns()"
@@ -61,52 +214,19 @@ def redact_table(
             [catalog, schema, table],
         ).fetchall()
     }
-    relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
-    scope = f" and ({within})" if within else ""
-    changed = 0
-    personal = [c for c in columns if c in erasure.personal_columns and c != "customer_id"]
-    if "customer_id" in columns and personal:
-        changed += _count(
-            con,
-            f"update {relation} set {', '.join(f'{quote_ident(c)} = null' for c in personal)}"
-            f" where try_cast(customer_id as bigint) in ({erasure.ids_sql})"
-            f" and ({' or '.join(f'{quote_ident(c)} is not null' for c in personal)}){scope}",
-        )
-    if columns.get("raw_text") == "VARCHAR" and erasure.personal_columns:
-        keys = sorted(erasure.personal_columns - {"customer_id"})
-        patch = json.dumps(dict.fromkeys(keys))
-        changed += _count(
-            con,
-            f"update {relation} set raw_text = json_merge_patch(raw_text, {quote_literal(patch)})"
-            " where json_valid(raw_text)"
-            f" and try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
-            f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}]){scope}",
-        )
-    needles = _needles(erasure.identifiers)
-    text_columns = [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"]
-    if needles and text_columns:
-        # One scan finds the rows holding any needle, column by column: a regular expression of the
-        # needles as literal alternatives runs as one automaton over each value (RE2), where a contains()
-        # per needle would read each value once per needle. Only the columns with a hit are updated.
-        patterns = _patterns(erasure.identifiers)
-        holding = {name: _holds_any(name, patterns) for name in text_columns}
-        row = con.execute(
-            f"select {', '.join(f'count(*) filter (where {found})' for found in holding.values())}"
-            f" from {relation} where true{scope}"
-        ).fetchone()
-        for (name, found), hits in zip(holding.items(), row or (), strict=True):
-            if not hits:
-                continue
-            changed += int(hits)
-            # One nested replace() per needle, in order, longest first: DuckDB caps an expression's depth
-            # (1000), so many erasures at once are applied in consecutive updates of REPLACE_BATCH needles,
-            # which replace in the same order as one long chain would.
-            for start in range(0, len(needles), REPLACE_BATCH):
-                value = name
-                for needle in needles[start : start + REPLACE_BATCH]:
-                    value = f"replace({value}, {quote_literal(needle)}, {quote_literal(ERASED)})"
-                con.execute(f"update {relation} set {name} = {value} where {found}{scope}")
-    return changed
+
+
+def _identifier_hits(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], erasure: Erasure, scope: str = ""
+) -> dict[str, int]:
+    """The rows holding an identifier, per column of ``columns`` that has any: one scan for all."""
+    if not columns:
+        return {}
+    row = con.execute(
+        f"select {', '.join(f'count(*) filter (where {holds_identifier(c, erasure)})' for c in columns)}"
+        f" from {relation} where true{scope}"
+    ).fetchone()
+    return {column: int(hits) for column, hits in zip(columns, row or (), strict=True) if hits}
 
 
 def _needles(identifiers: tuple[str, ...]) -> list[str]:
@@ -116,41 +236,6 @@ def _needles(identifiers: tuple[str, ...]) -> list[str]:
         for form in (identifier, identifier.lower(), identifier.strip()):
             variants |= {form, form.replace("@", "%40"), form.replace(" ", "+"), form.replace("+", "%2B")}
     return sorted((v for v in variants if len(v) >= 6), key=lambda v: (-len(v), v))
-
-
-def erased_rows_sql(columns: dict[str, str], erasure: Erasure) -> str | None:
-    """SQL true on a row that ``redact_table``'s rules would change, given a table's columns (name ->
-    DuckDB type); None when no rule applies to such a table. One scan with it says whether a file or a
-    batch holds anything of the people being erased."""
-    if not erasure.customer_ids:
-        return None
-    found = []
-    personal = [quote_ident(c) for c in columns if c in erasure.personal_columns and c != "customer_id"]
-    if "customer_id" in columns and personal:
-        found.append(
-            f"(try_cast(customer_id as bigint) in ({erasure.ids_sql})"
-            f" and ({' or '.join(f'{c} is not null' for c in personal)}))"
-        )
-    keys = sorted(erasure.personal_columns - {"customer_id"})
-    if columns.get("raw_text") == "VARCHAR" and keys:
-        found.append(
-            "(json_valid(raw_text)"
-            f" and try_cast(json_extract_string(raw_text, '$.customer_id') as bigint) in ({erasure.ids_sql})"
-            f" and list_has_any(json_keys(raw_text), [{', '.join(quote_literal(k) for k in keys)}]))"
-        )
-    text = identifiers_found_sql(erasure, [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"])
-    if text:
-        found.append(f"({text})")
-    return " or ".join(found) or None
-
-
-def identifiers_found_sql(erasure: Erasure, text_columns: list[str]) -> str | None:
-    """SQL true on a row where any of ``text_columns`` (quoted) holds one of the erasure's identifiers;
-    None when there is nothing to look for."""
-    patterns = _patterns(erasure.identifiers)
-    if not patterns or not text_columns:
-        return None
-    return " or ".join(_holds_any(column, patterns) for column in text_columns)
 
 
 def _holds_any(column: str, patterns: tuple[str, ...]) -> str:

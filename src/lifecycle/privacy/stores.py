@@ -1,8 +1,9 @@
 """Every place under the data directory that can hold a copy of a person's data, in one list.
 
-Each store is a set of files and the way its format is redacted: DuckDB databases are copied into a fresh
-file, redacted there and swapped in with one rename (an analyst session keeps the file it opened; deleted
-values never linger in a file's free blocks); Parquet and CSV files are rewritten the same way; any other
+Each store is a set of files and the way its format is redacted: a DuckDB database is copied once into a
+fresh file, each table's rows redacted on the way (``storage.rewrite_database``), and swapped in with one
+rename (an analyst session keeps the file it opened; the old file is only read, so no removed value reaches
+a block of the new one, free or used); Parquet and CSV files are rewritten the same way; any other
 file (the docs site, run reports, JSON records, logs) has the identifiers replaced in its bytes. The
 warehouse itself is redacted in place by the stage (it is the one file the pipeline writes) and then
 rewritten (``storage.rewrite_database``). The Parquet lake, a copy of raw batch by batch, is written again
@@ -22,7 +23,7 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.ingest.lake import raw_tables
-from lifecycle.privacy.redaction import Erasure, erased_rows_sql, redact_bytes, redact_catalog
+from lifecycle.privacy.redaction import Erasure, erased_rows_sql, redact_bytes, redact_catalog, redacted_rows
 from lifecycle.storage import connect, quote_ident, quote_literal, rewrite_database
 
 
@@ -63,7 +64,8 @@ def files(settings: Settings, store: Store) -> Iterator[Path]:
     for pattern in store.patterns:
         for path in sorted(root.glob(pattern)):
             relative = path.relative_to(root)
-            if path in seen or path.is_symlink() or not path.is_file():
+            # A file reached twice (``publications/current`` links to a publication folder) is redacted once.
+            if path.resolve() in seen or path.is_symlink() or not path.is_file():
                 continue
             if relative.parts[0] in EXCLUDED or str(relative) in PRIVATE_FILES:
                 continue
@@ -71,7 +73,7 @@ def files(settings: Settings, store: Store) -> Iterator[Path]:
                 continue  # an unfinished publication, removed by the next publish
             if store.kind == "text" and (path.suffix in BINARY_SUFFIXES or path.suffix == ".csv"):
                 continue
-            seen.add(path)
+            seen.add(path.resolve())
             yield path
 
 
@@ -108,13 +110,19 @@ def raw_batches_to_redact(con: duckdb.DuckDBPyConnection, erasure: Erasure) -> d
 
 
 def _duckdb_file(settings: Settings, path: Path, erasure: Erasure) -> int:
-    changed: dict[str, int] = {}
+    """Rewrite a database with the erasure applied to its rows; rows changed. A file whose rows need no
+    change is rewritten too: a publication started from its predecessor keeps the values of the marts it
+    replaced in free blocks, which can hold the person (``publish``)."""
+    changed = 0
 
-    def redact(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-        changed.update(redact_catalog(con, catalog, erasure))
+    def redacted(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> str:
+        nonlocal changed
+        query, rows = redacted_rows(con, catalog, schema, table, erasure)
+        changed += rows
+        return query
 
-    rewrite_database(path, settings=settings, edit=redact)
-    return sum(changed.values())
+    rewrite_database(path, settings=settings, rows=redacted)
+    return changed
 
 
 def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
