@@ -11,10 +11,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from lifecycle.config import PROJECT_DIR, Settings
+from lifecycle.ingest.lake import export_new_batches
 from lifecycle.pipeline import DemoWorld
+from lifecycle.storage import ensure_raw_bookkeeping
 
 #: The shared tiny world: four simulated days at the smallest scale, run once at the end of the last one.
 TINY_WORLD = DemoWorld(seed=3, scale=0.01, days=4)
@@ -188,3 +191,40 @@ def copy_tiny_world(world: Settings, destination: Path) -> Settings:
     shutil.copytree(world.data_dir, data_dir, symlinks=True)
     project = copy_project(destination / "project", world.project_dir)
     return Settings(data_dir=data_dir, project_dir=project)
+
+
+def aged_world(tmp_path: Path) -> tuple[Settings, duckdb.DuckDBPyConnection]:
+    """A warehouse with an old events batch (to expire whole), an old CDC batch (one current row kept)
+    and a new batch of each, exported to the lake."""
+    settings = Settings(data_dir=tmp_path, retention_days=30)
+    settings.data_dir.mkdir(exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw._ingest_log as select * from (values"
+        " ('events-old', timestamp '2025-01-01 23:59:59'), ('app-old', timestamp '2025-01-01 23:59:59'),"
+        " ('events-new', timestamp '2026-03-01 23:59:59'), ('app-new', timestamp '2026-03-01 23:59:59')"
+        ") as t(batch_id, as_of)"
+    )
+    con.execute("alter table raw._ingest_log add column started_at timestamp")
+    ensure_raw_bookkeeping(con)
+    # Rows of some width, so that the removed ones weigh visibly in the files.
+    con.execute(
+        "create table raw.events_clickstream as select 'e' || range as event_id,"
+        " repeat(md5(range::varchar), 20) as page_url, 'Mozilla/5.0' as user_agent, 'mail' as utm_source,"
+        " 'email' as utm_medium, 'spring' as utm_campaign,"
+        " case when range < 3000 then 'events-old' else 'events-new' end as _batch_id"
+        " from range(3100)"
+    )
+    con.execute(
+        "create table raw.app_customers as select range as customer_id, 10 + range as _change_id,"
+        " 'update' as _op, repeat(md5(range::varchar), 20) as address, 'app-old' as _batch_id,"
+        " timestamp '2025-01-01 10:00' as _ingested_at from range(2000)"
+    )
+    # Every customer but the first changed again later: their old versions are superseded.
+    con.execute(
+        "insert into raw.app_customers select customer_id, _change_id + 10000, 'update', 'new', 'app-new',"
+        " timestamp '2026-03-01 10:00' from raw.app_customers where customer_id > 0"
+    )
+    export_new_batches(con, settings.lake_dir)
+    return settings, con

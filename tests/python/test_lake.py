@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import aged_world
 from lifecycle.config import Settings
 from lifecycle.ingest.lake import SNAPSHOT_FILE, SYNC_PREFIX, export_new_batches, lake_batches, sync_batches
 from lifecycle.privacy import apply_privacy
@@ -113,43 +114,6 @@ def test_a_half_written_file_is_invisible_and_replaced(
     assert not killed_export.exists()
 
 
-def _aged_world(tmp_path: Path) -> tuple[Settings, duckdb.DuckDBPyConnection]:
-    """A warehouse with an old events batch (to expire whole), an old CDC batch (one current row kept)
-    and a new batch of each, exported to the lake."""
-    settings = Settings(data_dir=tmp_path, retention_days=30)
-    settings.data_dir.mkdir(exist_ok=True)
-    con = duckdb.connect(str(settings.warehouse_path))
-    con.execute("create schema raw")
-    con.execute(
-        "create table raw._ingest_log as select * from (values"
-        " ('events-old', timestamp '2025-01-01 23:59:59'), ('app-old', timestamp '2025-01-01 23:59:59'),"
-        " ('events-new', timestamp '2026-03-01 23:59:59'), ('app-new', timestamp '2026-03-01 23:59:59')"
-        ") as t(batch_id, as_of)"
-    )
-    con.execute("alter table raw._ingest_log add column started_at timestamp")
-    ensure_raw_bookkeeping(con)
-    # Rows of some width, so that the removed ones weigh visibly in the files.
-    con.execute(
-        "create table raw.events_clickstream as select 'e' || range as event_id,"
-        " repeat(md5(range::varchar), 20) as page_url, 'Mozilla/5.0' as user_agent, 'mail' as utm_source,"
-        " 'email' as utm_medium, 'spring' as utm_campaign,"
-        " case when range < 3000 then 'events-old' else 'events-new' end as _batch_id"
-        " from range(3100)"
-    )
-    con.execute(
-        "create table raw.app_customers as select range as customer_id, 10 + range as _change_id,"
-        " 'update' as _op, repeat(md5(range::varchar), 20) as address, 'app-old' as _batch_id,"
-        " timestamp '2025-01-01 10:00' as _ingested_at from range(2000)"
-    )
-    # Every customer but the first changed again later: their old versions are superseded.
-    con.execute(
-        "insert into raw.app_customers select customer_id, _change_id + 10000, 'update', 'new', 'app-new',"
-        " timestamp '2026-03-01 10:00' from raw.app_customers where customer_id > 0"
-    )
-    export_new_batches(con, settings.lake_dir)
-    return settings, con
-
-
 def _lake_counts(settings: Settings) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     # As a reader sees the lake: every batch table's files by a glob (the erasure log's snapshot aside).
@@ -177,7 +141,7 @@ def _lake_bytes(settings: Settings) -> int:
 
 
 def test_retention_reaches_the_lake_which_stays_a_copy_of_raw(tmp_path: Path) -> None:
-    settings, con = _aged_world(tmp_path)
+    settings, con = aged_world(tmp_path)
     customers_old = settings.lake_dir / "raw" / "app_customers" / "app-old.parquet"
     schema = duckdb.execute(f"describe select * from read_parquet('{customers_old}')").fetchall()
     size = _lake_bytes(settings)
@@ -207,7 +171,7 @@ def test_retention_reaches_the_lake_which_stays_a_copy_of_raw(tmp_path: Path) ->
 
 
 def test_a_run_that_stopped_after_the_delete_in_raw_is_healed_by_the_next(tmp_path: Path) -> None:
-    settings, con = _aged_world(tmp_path)
+    settings, con = aged_world(tmp_path)
     # A sync killed mid-write leaves a hidden temporary holding rows that retention removes.
     leftover = settings.lake_dir / "raw" / "events_clickstream" / f"{SYNC_PREFIX}events-old.parquet.0dead000"
     leftover.write_bytes(b"PAR1 old rows")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import shutil
 import stat
@@ -15,6 +16,7 @@ import duckdb
 import pytest
 import yaml
 
+from conftest import aged_world
 from lifecycle import storage
 from lifecycle.config import PROJECT_DIR, Settings
 from lifecycle.errors import LifecycleError
@@ -650,9 +652,8 @@ def test_every_store_of_the_list_is_redacted(tmp_path: Path):
 
 def test_the_warehouse_file_is_rewritten_once_the_oldest_removal_is_a_purge_period_old(tmp_path: Path):
     from lifecycle.privacy import apply_privacy
-    from test_lake import _aged_world
 
-    settings, con = _aged_world(tmp_path)
+    settings, con = aged_world(tmp_path)
     con.close()
     settings = Settings(data_dir=settings.data_dir, retention_days=30, purge_days=7)
     as_of = dt.datetime(2026, 3, 2)
@@ -680,10 +681,47 @@ def test_the_warehouse_file_is_rewritten_once_the_oldest_removal_is_a_purge_peri
 
 def test_with_no_purge_period_the_run_that_removes_rewrites_the_file(tmp_path: Path):
     from lifecycle.privacy import apply_privacy
-    from test_lake import _aged_world
 
-    settings, con = _aged_world(tmp_path)
+    settings, con = aged_world(tmp_path)
     con.close()
     settings = Settings(data_dir=settings.data_dir, retention_days=30, purge_days=0)
     report = apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
     assert report.expired and report.sizes is not None and report.sizes[1] < report.sizes[0]
+
+
+def test_an_unreadable_purge_record_rewrites_the_file_at_once(tmp_path: Path):
+    """The record says since when removed values may sit in free blocks; unreadable, that is unknown, so
+    the warehouse is rewritten now rather than never."""
+    from lifecycle.privacy import apply_privacy
+
+    settings, con = aged_world(tmp_path)
+    con.close()
+    settings = Settings(data_dir=settings.data_dir, retention_days=30, purge_days=7)
+    record = settings.state_dir / "privacy_unpurged.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text('{"since": "not a date"')
+    first = settings.warehouse_path.stat().st_ino
+    report = apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
+    assert report.sizes is not None and settings.warehouse_path.stat().st_ino != first
+    assert report.purge_due is None and not record.exists()
+
+
+def test_a_removal_at_an_earlier_as_of_brings_the_rewrite_forward(tmp_path: Path):
+    from lifecycle.privacy import apply_privacy
+
+    settings, con = aged_world(tmp_path)
+    con.close()
+    settings = Settings(data_dir=settings.data_dir, retention_days=30, purge_days=7)
+    later = dt.datetime(2026, 3, 20)
+    record = settings.state_dir / "privacy_unpurged.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"since": later.isoformat()}))
+    # A replay of an earlier day that removes rows (retention): due a purge period after that day.
+    earlier = dt.datetime(2026, 3, 2)
+    report = apply_privacy(settings, as_of=earlier)
+    assert report.expired and report.sizes is None
+    assert report.purge_due == earlier + dt.timedelta(days=7)
+    assert json.loads(record.read_text()) == {"since": earlier.isoformat()}
+    # A later run that removes nothing does not move it back.
+    report = apply_privacy(settings, as_of=later)
+    assert report.sizes is not None and report.purge_due is None and not record.exists()

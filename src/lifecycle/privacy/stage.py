@@ -140,8 +140,8 @@ def apply_privacy(
             log_change(con, "retention", f"lake/raw/{table}", rows, now)
         con.execute("checkpoint")
     since = _unpurged_since(settings)
-    if since is None and (changed or report.expired or pending):
-        since = as_of
+    if (changed or report.expired or pending) and (since is None or as_of < since):
+        since = as_of  # a run replaying an earlier day brings the rewrite forward, never back
         _record_unpurged(settings, since)
     if since is not None:
         report.purge_due = since + dt.timedelta(days=settings.purge_days)
