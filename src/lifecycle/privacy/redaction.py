@@ -30,6 +30,11 @@ ERASED = "[erased]"
 REPLACE_BATCH = 200
 #: Needles per regular expression of the prefilter, keeping each automaton small (RE2 caps its memory).
 PATTERN_BATCH = 500
+#: Up to this many needles a value is searched with one contains() per needle, beyond it with regular
+#: expressions: a contains() reads a value once per needle, RE2 once for all but about twice as slowly.
+#: Measured on the clickstream's 14 text columns (1.4M rows): 13 needles (one person) 0.56 s against
+#: 1.14 s, 23 needles 0.77 against 1.14 s, 43 needles 1.42 against 1.16 s.
+CONTAINS_LIMIT = 30
 _RE2_METACHARACTERS = frozenset("\\.+*?()|[]{}^$")
 
 
@@ -90,16 +95,21 @@ def row_rules(columns: dict[str, str], erasure: Erasure) -> tuple[Rule, ...]:
 
 def text_columns(columns: dict[str, str], erasure: Erasure) -> list[str]:
     """The columns (quoted) searched for the erasure's identifiers: every text column, if there are any."""
-    if not erasure.customer_ids or not _patterns(erasure.identifiers):
+    if not erasure.customer_ids or not _needles(erasure.identifiers):
         return []
     return [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"]
 
 
 def holds_identifier(column: str, erasure: Erasure) -> str:
-    """SQL true where ``column`` (quoted) holds one of the erasure's identifiers: one regular expression of
-    the needles as literal alternatives runs as one automaton over each value (RE2), where a contains() per
-    needle would read each value once per needle."""
-    return _holds_any(column, _patterns(erasure.identifiers))
+    """SQL true where ``column`` (quoted) holds one of the erasure's identifiers: a few needles are looked
+    for with one contains() each; many with regular expressions of the needles as literal alternatives,
+    each running as one automaton over the value (RE2), see CONTAINS_LIMIT."""
+    needles = _needles(erasure.identifiers)
+    if len(needles) <= CONTAINS_LIMIT:
+        found = [f"contains({column}, {quote_literal(n)})" for n in needles]
+    else:
+        found = [f"regexp_matches({column}, {quote_literal(p)})" for p in _patterns(erasure.identifiers)]
+    return "(" + " or ".join(found) + ")"
 
 
 def identifier_rules(column: str, erasure: Erasure) -> tuple[Rule, ...]:
@@ -206,14 +216,10 @@ def _apply(query: str, rules: Iterable[Rule], *, flag: bool = False) -> str:
 
 
 def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> dict[str, str]:
-    return {
-        name: dtype
-        for name, dtype in con.execute(
-            "select column_name, data_type from duckdb_columns()"
-            " where database_name = ? and schema_name = ? and table_name = ?",
-            [catalog, schema, table],
-        ).fetchall()
-    }
+    """Name: type of each column (``describe`` of the one table, where ``duckdb_columns()`` would list
+    every column of every attached database for each table)."""
+    relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
+    return {str(row[0]): str(row[1]) for row in con.execute(f"describe {relation}").fetchall()}
 
 
 def _identifier_hits(
@@ -229,18 +235,14 @@ def _identifier_hits(
     return {column: int(hits) for column, hits in zip(columns, row or (), strict=True) if hits}
 
 
-def _needles(identifiers: tuple[str, ...]) -> list[str]:
+@functools.cache
+def _needles(identifiers: tuple[str, ...]) -> tuple[str, ...]:
     """Each identifier as written, lower-cased, and URL-encoded, longest first (no partial replacement)."""
     variants = set()
     for identifier in identifiers:
         for form in (identifier, identifier.lower(), identifier.strip()):
             variants |= {form, form.replace("@", "%40"), form.replace(" ", "+"), form.replace("+", "%2B")}
-    return sorted((v for v in variants if len(v) >= 6), key=lambda v: (-len(v), v))
-
-
-def _holds_any(column: str, patterns: tuple[str, ...]) -> str:
-    """SQL that is true when ``column`` matches any of ``patterns`` (see ``_patterns``)."""
-    return "(" + " or ".join(f"regexp_matches({column}, {quote_literal(p)})" for p in patterns) + ")"
+    return tuple(sorted((v for v in variants if len(v) >= 6), key=lambda v: (-len(v), v)))
 
 
 @functools.cache

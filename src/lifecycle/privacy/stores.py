@@ -79,9 +79,10 @@ def files(settings: Settings, store: Store) -> Iterator[Path]:
 
 def redact_store(settings: Settings, store: Store, erasure: Erasure) -> int:
     """Apply the erasure to every file of ``store``; rows (or text files) changed."""
-    redact = {"duckdb": _duckdb_file, "parquet": _table_file, "csv": _table_file, "text": _text_file}[
-        store.kind
-    ]
+    if store.kind in ("parquet", "csv"):
+        with connect(settings=settings) as con:  # one in-memory database loads each file in turn
+            return sum(_table_file(con, path, erasure) for path in files(settings, store))
+    redact = {"duckdb": _duckdb_file, "text": _text_file}[store.kind]
     return sum(redact(settings, path, erasure) for path in files(settings, store))
 
 
@@ -125,23 +126,25 @@ def _duckdb_file(settings: Settings, path: Path, erasure: Erasure) -> int:
     return changed
 
 
-def _table_file(settings: Settings, path: Path, erasure: Erasure) -> int:
+def _table_file(con: duckdb.DuckDBPyConnection, path: Path, erasure: Erasure) -> int:
     csv = path.suffix == ".csv"
     reader = (
         f"read_csv({quote_literal(path)}, header = true, all_varchar = true)"
         if csv
         else (f"read_parquet({quote_literal(path)})")
     )
-    with connect(settings=settings) as con:
-        if not _holds_erased_rows(con, reader, erasure):
-            return 0  # a file is only loaded when it holds something to redact
-        con.execute(f"create table main.file_rows as select * from {reader}")
-        rows = sum(redact_catalog(con, "memory", erasure).values())
+    if not _holds_erased_rows(con, reader, erasure):
+        return 0  # a file is only loaded when it holds something to redact
+    con.execute(f"create or replace table main.file_rows as select * from {reader}")
+    try:
+        rows = sum(redact_catalog(con, "memory", erasure, only_schema="main").values())
         if rows:
             tmp = path.with_name(f".{path.name}.redacted")
             options = "format csv, header true" if csv else "format parquet"
             con.execute(f"copy main.file_rows to {quote_literal(tmp)} ({options})")
             os.replace(tmp, path)
+    finally:
+        con.execute("drop table main.file_rows")
     return rows
 
 
