@@ -140,7 +140,7 @@ def redact_table(
     """Apply every rule to one table in place; the number of rows changed (by each rule: a row two rules
     change counts twice). ``within``: SQL limiting the rows looked at to those that can hold the people
     (raw's batches that ``erased_rows_sql`` found)."""
-    columns = _columns(con, catalog, schema, table)
+    columns = table_columns(con, catalog, schema, table)
     relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
     scope = f" and ({within})" if within else ""
     changed = 0
@@ -175,7 +175,7 @@ def redacted_rows(
     """A query of one table's rows with every rule applied (the table is not changed), and the number of
     rows it changes, counted as ``redact_table`` counts them. A table with nothing to change is
     ``select *``."""
-    columns = _columns(con, catalog, schema, table)
+    columns = table_columns(con, catalog, schema, table)
     rows = f"select * from {'.'.join(quote_ident(p) for p in (catalog, schema, table))}"
     rules = row_rules(columns, erasure)
     texts = text_columns(columns, erasure)
@@ -215,7 +215,7 @@ def _apply(query: str, rules: Iterable[Rule], *, flag: bool = False) -> str:
     return f"select {flags}* replace ({replaced}) from ({query})"
 
 
-def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> dict[str, str]:
+def table_columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> dict[str, str]:
     """Name: type of each column (``describe`` of the one table, where ``duckdb_columns()`` would list
     every column of every attached database for each table)."""
     relation = ".".join(quote_ident(p) for p in (catalog, schema, table))

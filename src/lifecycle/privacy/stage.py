@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -168,14 +169,7 @@ def _unpurged_since(settings: Settings) -> dt.datetime | None:
 
 
 def _record_unpurged(settings: Settings, since: dt.datetime | None) -> None:
-    path = _unpurged_path(settings)
-    if since is None:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"since": since.isoformat()}))
-    tmp.replace(path)
+    _write_record(_unpurged_path(settings), {"since": since.isoformat()} if since else None)
 
 
 def _pending_batches_path(settings: Settings) -> Path:
@@ -199,13 +193,17 @@ def _pending_batches(settings: Settings) -> dict[str, list[str]]:
 
 
 def _record_pending_batches(settings: Settings, batches: dict[str, list[str]]) -> None:
-    path = _pending_batches_path(settings)
-    if not batches:
+    _write_record(_pending_batches_path(settings), batches or None)
+
+
+def _write_record(path: Path, record: dict[str, Any] | None) -> None:
+    """Replace the stage's JSON record at ``path`` (on disk before the rename), or remove it (None)."""
+    if record is None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(batches, sort_keys=True))
+    tmp.write_text(json.dumps(record, sort_keys=True))
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
     tmp.replace(path)

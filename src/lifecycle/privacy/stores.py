@@ -23,8 +23,15 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.ingest.lake import raw_tables
-from lifecycle.privacy.redaction import Erasure, erased_rows_sql, redact_bytes, redact_catalog, redacted_rows
-from lifecycle.storage import connect, quote_ident, quote_literal, rewrite_database
+from lifecycle.privacy.redaction import (
+    Erasure,
+    erased_rows_sql,
+    redact_bytes,
+    redact_catalog,
+    redacted_rows,
+    table_columns,
+)
+from lifecycle.storage import connect, one_row, quote_ident, quote_literal, rewrite_database
 
 
 @dataclass(frozen=True)
@@ -92,14 +99,9 @@ def raw_batches_to_redact(con: duckdb.DuckDBPyConnection, erasure: Erasure) -> d
     are redacted in raw and written again to the lake (``ingest.lake.rewrite_batches``), where reading
     every batch of raw and every file of the lake on every run would cost as much as the history held."""
     batches = {}
+    (catalog,) = one_row(con, "select current_database()")
     for table in raw_tables(con):
-        columns = dict(
-            con.execute(
-                "select column_name, data_type from duckdb_columns()"
-                " where database_name = current_database() and schema_name = 'raw' and table_name = ?",
-                [table],
-            ).fetchall()
-        )
+        columns = table_columns(con, catalog, "raw", table)
         found = erased_rows_sql(columns, erasure)
         if found is None or "_batch_id" not in columns:
             continue
