@@ -730,3 +730,18 @@ def test_a_removal_at_an_earlier_as_of_brings_the_rewrite_forward(tmp_path: Path
     # A later run that removes nothing does not move it back.
     report = apply_privacy(settings, as_of=later)
     assert report.sizes is not None and report.purge_due is None and not record.exists()
+
+
+@pytest.mark.parametrize("text", ['{"app_customers": ["app-1"', '["app-1"]'])
+def test_an_unreadable_batch_record_stops_the_stage_naming_the_file(tmp_path: Path, text: str):
+    """The record lists lake files still holding erased values: unreadable, the stage stops (naming the
+    file and what to do) rather than forget them."""
+    from lifecycle.privacy import apply_privacy
+
+    settings = _lake_world(tmp_path, "erase-me@example.org")
+    record = settings.state_dir / "privacy_batches.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(text)
+    with pytest.raises(LifecycleError, match=r"privacy_batches\.json: unreadable .*lake"):
+        apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
+    assert record.read_text() == text
