@@ -9,12 +9,15 @@ import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pytest
+import sqlalchemy as sa
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+from great_expectations.expectations import registry as gx_registry
 
 from lifecycle.errors import LifecycleError
 from lifecycle.quality import gx_duckdb
@@ -142,3 +145,97 @@ def test_other_dialects_keep_ges_own_query_path() -> None:
 
     assert execute_query(SimpleNamespace(dialect_name="sqlite"), "select 1") == "upstream"
     assert calls == ["select 1"]
+
+
+def _statements_running(engine: Any, needle: str) -> list[str]:
+    """The statements sent to ``engine`` from now on that contain ``needle``."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if needle in statement:
+            sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    return sent
+
+
+def _unexpected_rows_batch(warehouse: Path, rows: int) -> Any:
+    """A batch of ``marts.t`` (grown to ``rows`` rows) on a GE SQL datasource over the file, read-only."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into marts.t select date '2024-02-01' + i::integer, -i, 'paid' from range(?) as r(i)",
+            [rows - 3],
+        )
+    context = gx.get_context(mode="ephemeral")
+    context.enable_analytics(False)
+    source = context.data_sources.add_sql(
+        "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
+    )
+    asset = source.add_table_asset("t", table_name="t", schema_name="marts")
+    return asset.add_batch_definition_whole_table("all").get_batch()
+
+
+@pytest.mark.filterwarnings("ignore:`schema_name` is deprecated:DeprecationWarning")
+def test_an_unexpected_rows_query_runs_once_when_it_passes_and_ge_alone_runs_it_twice(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gx_duckdb.install()
+    batch = _unexpected_rows_batch(warehouse, rows=3)
+    engine = batch.data.execution_engine.engine
+    passing = "select * from {batch} where amount > 100"
+    try:
+        patched = _statements_running(engine, "amount > 100")
+        assert batch.validate(gxe.UnexpectedRowsExpectation(unexpected_rows_query=passing)).success
+        for metric in (gx_duckdb.ROWS, gx_duckdb.ROW_COUNT):  # GE's own providers back in the registry
+            provider_class, provider = gx_duckdb._sql_provider(metric)
+            monkeypatch.setitem(
+                gx_registry._registered_metrics[metric]["providers"],
+                "SqlAlchemyExecutionEngine",
+                (provider_class, provider.__wrapped__),
+            )
+        upstream = _statements_running(engine, "amount > 99")
+        assert batch.validate(
+            gxe.UnexpectedRowsExpectation(unexpected_rows_query=passing.replace("100", "99"))
+        ).success
+    finally:
+        engine.dispose()
+
+    assert len(patched) == 1, patched
+    assert len(upstream) == 2, (
+        "GE now runs an UnexpectedRowsExpectation's query once (patch 3 in"
+        f" src/lifecycle/quality/gx_duckdb.py): the patch can go. Statements: {upstream}"
+    )
+
+
+@pytest.mark.filterwarnings("ignore:`schema_name` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("unexpected", [1, 199, 200, 250])
+def test_the_count_and_the_rows_of_a_failing_query_are_those_of_the_whole_result(
+    warehouse: Path, unexpected: int
+) -> None:
+    gx_duckdb.install()
+    # The fixture's one negative amount, and the added rows with amounts 0, -1, -2, …: ``unexpected`` below 0.
+    batch = _unexpected_rows_batch(warehouse, rows=3 + unexpected)
+    expectation = gxe.UnexpectedRowsExpectation(
+        unexpected_rows_query="select * from {batch} where amount < 0"
+    )
+    try:
+        result = batch.validate(expectation, result_format="COMPLETE")
+    finally:
+        batch.data.execution_engine.engine.dispose()
+
+    assert not result.success
+    assert result.result["observed_value"] == unexpected
+    rows = result.result["details"]["unexpected_rows"]
+    assert len(rows) == min(unexpected, 200)
+    assert all(row["amount"] < 0 for row in rows)
+
+
+def test_other_dialects_compute_unexpected_rows_with_ges_own_provider() -> None:
+    calls = []
+    provider = gx_duckdb._one_query(lambda **kwargs: calls.append(kwargs) or "upstream", gx_duckdb.ROW_COUNT)
+    engine = SimpleNamespace(dialect_name="sqlite")
+
+    assert provider(
+        cls=None, execution_engine=engine, metric_domain_kwargs={}, metric_value_kwargs={}, metrics={}
+    ) == ("upstream")
+    assert calls and calls[0]["execution_engine"] is engine

@@ -1,8 +1,10 @@
-"""Make Great Expectations' SQL datasource work on DuckDB (duckdb-engine) until upstream fixes two bugs.
+"""Make Great Expectations' SQL datasource work on DuckDB (duckdb-engine) until upstream fixes two bugs, and
+run each query expectation's query once.
 
-Both patches act only on the ``duckdb`` dialect and leave every other database to GE's own code; ``install()``
-applies them once and refuses, with an error naming this file, if a GE upgrade moved what they replace.
-``tests/python/test_gx_duckdb.py`` shows each bug still exists without the patch, so we notice when it can go.
+Every patch acts only on the ``duckdb`` dialect and leaves every other database to GE's own code;
+``install()`` applies them once and refuses, with an error naming this file, if a GE upgrade moved what they
+replace. ``tests/python/test_gx_duckdb.py`` shows each still differs from GE without the patch, so we notice
+when one can go.
 
 1. Results read after the connection closed. ``SqlAlchemyExecutionEngine.execute_query`` (GE 1.24) executes
    inside ``with self.get_connection()`` and returns the live cursor result; its callers fetch after the block
@@ -17,6 +19,15 @@ applies them once and refuses, with an error naming this file, if a GE upgrade m
    from fct_orders``) and fails with ``Table with name fct_orders does not exist``. Without column names no
    expectation on a table in ``marts`` (or any non-default schema) can run. Fix: give the fallback the
    schema-qualified, quoted table name; it then reads the column names from a ``limit 1`` query, in DuckDB.
+
+3. ``UnexpectedRowsExpectation`` runs its query twice. It depends on two metrics, the query's rows
+   (``unexpected_rows_query.table``: the first ``MAX_RESULT_RECORDS``) and their count
+   (``unexpected_rows_query.row_count``), which GE computes independently, each executing the whole query;
+   on the warehouse's control-limit and reconciliation checks that is most of a validation's time. Fix: the
+   first of the two to be computed counts the rows and, only when there are some, fetches the first
+   ``MAX_RESULT_RECORDS``; the other metric takes its value from the execution engine, where it waits for it
+   (read-only connection: the warehouse does not change during a validation). A check that passes costs
+   one count, as the same check in plain SQL does.
 """
 
 from __future__ import annotations
@@ -24,8 +35,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import sqlalchemy as sa
+from great_expectations.constants import MAX_RESULT_RECORDS
+from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.execution_engine.sqlalchemy_execution_engine import SqlAlchemyExecutionEngine
+from great_expectations.expectations import registry as gx_registry
 from great_expectations.expectations.metrics import util as gx_metrics_util
+from great_expectations.expectations.metrics.query_metric_provider import render_derived_table_alias
 
 from lifecycle.errors import LifecycleError
 
@@ -33,6 +49,10 @@ DIALECT = "duckdb"
 
 # Set on our replacements, so install() can tell they are in place (and not re-wrap them).
 _PATCHED = "_lifecycle_gx_duckdb_patch"
+#: The two metrics of ``UnexpectedRowsExpectation`` (patch 3), and the value each takes from the one result.
+ROWS, ROW_COUNT = "unexpected_rows_query.table", "unexpected_rows_query.row_count"
+#: Where a query's result waits on its execution engine for the second of the two metrics.
+_PENDING = "_lifecycle_unexpected_rows"
 
 
 def install() -> None:
@@ -49,11 +69,34 @@ def install() -> None:
         gx_metrics_util.column_reflection_fallback = _schema_qualified_fallback(
             gx_metrics_util.column_reflection_fallback
         )
+    for metric in (ROWS, ROW_COUNT):
+        provider_class, provider = _sql_provider(metric)
+        if not getattr(provider, _PATCHED, False):
+            _set_sql_provider(metric, provider_class, _one_query(provider, metric))
 
 
 def is_installed() -> bool:
-    patched = (SqlAlchemyExecutionEngine.execute_query, gx_metrics_util.column_reflection_fallback)
+    patched = (
+        SqlAlchemyExecutionEngine.execute_query,
+        gx_metrics_util.column_reflection_fallback,
+        *(_sql_provider(metric)[1] for metric in (ROWS, ROW_COUNT)),
+    )
     return all(getattr(function, _PATCHED, False) for function in patched)
+
+
+def _sql_provider(metric: str) -> tuple[Any, Any]:
+    """The class and function GE's registry computes ``metric`` with on a SQL execution engine."""
+    provider_class, provider = gx_registry._registered_metrics[metric]["providers"][
+        SqlAlchemyExecutionEngine.__name__
+    ]
+    return provider_class, provider
+
+
+def _set_sql_provider(metric: str, provider_class: Any, provider: Any) -> None:
+    gx_registry._registered_metrics[metric]["providers"][SqlAlchemyExecutionEngine.__name__] = (
+        provider_class,
+        provider,
+    )
 
 
 def _check_upstream_still_matches() -> None:
@@ -67,6 +110,20 @@ def _check_upstream_still_matches() -> None:
     caller = getattr(gx_metrics_util, "get_sqlalchemy_column_metadata", None)
     if caller is None or "column_reflection_fallback" not in caller.__code__.co_names:
         problems.append("get_sqlalchemy_column_metadata no longer calls column_reflection_fallback")
+    for metric in (ROWS, ROW_COUNT):
+        try:
+            provider_class, provider = _sql_provider(metric)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            problems.append(f"the metric {metric} has no SQL provider in GE's registry")
+            continue
+        for name in (
+            "_get_query_from_metric_value_kwargs",
+            "_get_substituted_batch_subquery_from_query_and_batch_selectable",
+        ):
+            if not callable(getattr(provider_class, name, None)):
+                problems.append(f"{provider_class.__name__}.{name} is gone")
+        if not callable(provider):
+            problems.append(f"the SQL provider of {metric} is not a function")
     if problems:
         raise LifecycleError(
             "Great Expectations changed the code src/lifecycle/quality/gx_duckdb.py patches ("
@@ -105,3 +162,60 @@ def _schema_qualified_fallback(upstream: Any) -> Any:
 
     setattr(column_reflection_fallback, _PATCHED, True)
     return column_reflection_fallback
+
+
+def _one_query(upstream: Any, metric: str) -> Any:
+    """Patch 3: the provider of ``metric`` (``ROWS`` or ``ROW_COUNT``) on DuckDB, sharing one execution of the
+    unexpected-rows query with the other metric."""
+
+    @functools.wraps(upstream)
+    def provider(
+        cls: Any,
+        execution_engine: SqlAlchemyExecutionEngine,
+        metric_domain_kwargs: dict[str, Any],
+        metric_value_kwargs: dict[str, Any],
+        metrics: dict[str, Any],
+        runtime_configuration: dict[str, Any] | None = None,
+    ) -> Any:
+        if execution_engine.dialect_name != DIALECT:
+            return upstream(
+                cls=cls,
+                execution_engine=execution_engine,
+                metric_domain_kwargs=metric_domain_kwargs,
+                metric_value_kwargs=metric_value_kwargs,
+                metrics=metrics,
+                runtime_configuration=runtime_configuration,
+            )
+        batch, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        query = cls._get_substituted_batch_subquery_from_query_and_batch_selectable(
+            query=cls._get_query_from_metric_value_kwargs(metric_value_kwargs),
+            batch_selectable=batch,
+            execution_engine=execution_engine,
+        )
+        pending: dict[tuple[str, str], Any] = execution_engine.__dict__.setdefault(_PENDING, {})
+        other = ROW_COUNT if metric == ROWS else ROWS
+        if (metric, query) in pending:
+            # The other metric ran the query and left this one's value here: taken, nothing stays behind.
+            return pending.pop((metric, query))
+        rows, count = _rows_and_count(execution_engine, query)
+        pending[(other, query)] = count if other == ROW_COUNT else rows
+        return rows if metric == ROWS else count
+
+    setattr(provider, _PATCHED, True)
+    return provider
+
+
+def _rows_and_count(
+    execution_engine: SqlAlchemyExecutionEngine, query: str
+) -> tuple[list[dict[str, Any]], int]:
+    """The first ``MAX_RESULT_RECORDS`` rows of ``query`` (as GE's own provider returns them) and the number
+    of all its rows. The count comes first: it lets DuckDB leave out the columns nobody reads, and a check
+    that passes (no rows) needs nothing more."""
+    derived = render_derived_table_alias(subquery=query, alias="unexpected_rows", dialect_name=DIALECT)
+    count = int(execution_engine.execute_query(sa.text(f"select count(*) from {derived}")).scalar() or 0)
+    if not count:
+        return [], 0
+    result = execution_engine.execute_query(sa.text(f"select * from {derived} limit {MAX_RESULT_RECORDS}"))
+    return [row._asdict() for row in result.fetchall()], count
