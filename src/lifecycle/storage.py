@@ -1,4 +1,5 @@
-"""Storage: every DuckDB connection the package opens, SQL quoting, and the raw schema's bookkeeping tables.
+"""Storage: every DuckDB connection the package opens, SQL quoting, the raw schema's bookkeeping tables,
+and the one way a file is replaced whole (``write_atomic``; a DuckDB file: ``rewrite_database``).
 
 One place decides how DuckDB runs here (threads, memory limit, where it spills; README, "Configuration"),
 so no caller can forget a setting. A DuckDB file has one writer or many readers: readers pass
@@ -8,6 +9,7 @@ so no caller can forget a setting. A DuckDB file has one writer or many readers:
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,40 @@ def rewrite_database(
     fresh.chmod(path.stat().st_mode & 0o777)
     os.replace(fresh, path)
     return before, path.stat().st_size
+
+
+def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+    """Replace the file at ``path`` with ``data`` (text is written as UTF-8), whole or not at all.
+
+    The bytes go to a temporary file in the same folder (created with it if missing), are on disk (fsync)
+    and are then renamed over ``path``: a reader, or a crash at any moment, sees the old file or the new
+    one, never a part. The new file gets ``mode``, or without it the mode a newly created file gets (the
+    umask's); the old file's mode is not carried over unless passed. A write that fails removes its
+    temporary file and leaves ``path`` as it was.
+
+    The temporary file's name, ``.<name>.<random>.tmp``, is new for every write, so two processes
+    replacing the same file (library callers that do not hold the data directory's lock) never write into
+    one temporary file: the last rename wins, whole. A process killed between the write and the rename
+    leaves that file behind; it is a file of the folder like any other, so a rule that reads every file
+    there (the privacy stage's text rule on ``state/`` and ``site/``) reads, and redacts, it too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    content = data.encode() if isinstance(data, str) else data
+    # O_EXCL: never write into (nor, below, remove) a file this call did not create. With a mode given, the
+    # file is private until its mode is set, before any byte is written.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600)
+    try:
+        with open(fd, "wb") as handle:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            handle.write(content)
+            handle.flush()
+            os.fsync(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> tuple[Any, ...]:

@@ -655,6 +655,29 @@ def test_every_store_of_the_list_is_redacted(tmp_path: Path):
     assert "[erased]" in (tmp_path / "site" / "index.html").read_text()
 
 
+def test_the_text_rule_keeps_a_record_mode_and_redacts_the_leftover_of_a_killed_write(tmp_path: Path):
+    """A write killed before its rename (``storage.write_atomic``) leaves a hidden temporary file beside
+    the record, holding what the record held: it is a file of ``state/`` like any other, so it is redacted."""
+    from lifecycle.privacy.stores import STORES, redact_store
+
+    settings = Settings(data_dir=tmp_path)
+    email = "erase-me@example.org"
+    state = tmp_path / "state"
+    state.mkdir()
+    record = state / "verdicts.json"
+    record.write_text(json.dumps({"validate": {"failed": [f"email {email} is not unique"]}}))
+    record.chmod(0o640)
+    leftover = state / ".verdicts.json.0123abcd.tmp"
+    leftover.write_text(record.read_text())
+    (records,) = [store for store in STORES if store.name == "pipeline records"]
+    changed = redact_store(settings, records, Erasure((7,), (email,), frozenset({"email"})))
+    assert changed == 2
+    for path in (record, leftover):
+        assert email not in path.read_text() and "[erased]" in path.read_text(), path
+    assert stat.S_IMODE(record.stat().st_mode) == 0o640
+    assert sorted(p.name for p in state.iterdir()) == [leftover.name, record.name]
+
+
 def test_the_warehouse_file_is_rewritten_once_the_oldest_removal_is_a_purge_period_old(tmp_path: Path):
     from lifecycle.privacy import apply_privacy
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 from lifecycle.config import Settings
@@ -17,7 +15,7 @@ from lifecycle.docs.metrics import Metrics
 from lifecycle.docs.pages import Site, render_pages
 from lifecycle.docs.published import manifest_nodes, open_published
 from lifecycle.errors import LifecycleError
-from lifecycle.storage import connect_warehouse
+from lifecycle.storage import connect_warehouse, write_atomic
 
 
 def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
@@ -29,8 +27,8 @@ def build_docs(settings: Settings, *, as_of: dt.datetime | None = None) -> Path:
     settings.site_dir.mkdir(parents=True, exist_ok=True)
     _dbt_docs(settings, as_of)
     for name, text in render_pages(_read_site(settings, as_of)).items():
-        _write(settings.site_dir / name, text)
-    _write(settings.site_dir / "incidents.html", _incidents_page(settings))
+        write_atomic(settings.site_dir / name, text)
+    write_atomic(settings.site_dir / "incidents.html", _incidents_page(settings))
     return settings.site_dir / "index.html"
 
 
@@ -102,10 +100,3 @@ def _dashboards(settings: Settings, state: health.Health) -> list[dashboards.Das
         return dashboards.build(Metrics(target / "semantic_manifest.json", con), state)
     finally:
         con.close()
-
-
-def _write(path: Path, text: str) -> None:
-    """Write by temp file + rename, so a browser reloading mid-build never gets half a page."""
-    tmp = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from lifecycle.errors import InputError
 from lifecycle.generate.params import DefectRates
+from lifecycle.storage import write_atomic
 
 STATE_DIR = "_state"
 FORMAT_VERSION = 1
@@ -164,8 +164,8 @@ def save_state(state: State, sources_dir: Path) -> None:
     arrays: dict[str, np.ndarray] = {"human_sessions": state.human_sessions, "ads": state.ads}
     for table in ("customers", "products", "orders"):
         arrays.update({f"{table}.{col}": values for col, values in getattr(state, table).items()})
-    _write_atomic(folder / "tables.npz", _npz_bytes(arrays))
-    _write_atomic(folder / "state.json", (json.dumps(meta, indent=2) + "\n").encode())
+    write_atomic(folder / "tables.npz", _npz_bytes(arrays))
+    write_atomic(folder / "state.json", json.dumps(meta, indent=2) + "\n")
 
 
 def load_state(sources_dir: Path) -> State | None:
@@ -214,9 +214,3 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
             np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
             zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
     return buffer.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from lifecycle.storage import (
     quote_ident,
     quote_literal,
     rewrite_database,
+    write_atomic,
 )
 
 
@@ -201,12 +201,7 @@ def _write_record(path: Path, record: dict[str, Any] | None) -> None:
     if record is None:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True))
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_atomic(path, json.dumps(record, sort_keys=True))
 
 
 def _merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:

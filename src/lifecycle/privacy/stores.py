@@ -15,6 +15,7 @@ A new copy of the data gets its own entry here — the Parquet lake is one.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from lifecycle.privacy.redaction import (
     redacted_rows,
     table_columns,
 )
-from lifecycle.storage import connect, one_row, quote_ident, quote_literal, rewrite_database
+from lifecycle.storage import connect, one_row, quote_ident, quote_literal, rewrite_database, write_atomic
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,5 @@ def _text_file(settings: Settings, path: Path, erasure: Erasure) -> int:
     redacted = redact_bytes(data, erasure.identifiers)
     if redacted == data:
         return 0
-    tmp = path.with_name(f".{path.name}.redacted")
-    tmp.write_bytes(redacted)
-    os.chmod(tmp, path.stat().st_mode)
-    os.replace(tmp, path)
+    write_atomic(path, redacted, mode=stat.S_IMODE(path.stat().st_mode))
     return 1

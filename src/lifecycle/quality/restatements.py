@@ -19,15 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
 
 from lifecycle.config import Settings
-from lifecycle.storage import connect, one_row, quote_literal
+from lifecycle.storage import connect, one_row, quote_literal, write_atomic
 
 #: A settled figure that moves by more than this share of itself needs an operator's decision (finance
 #: closes a day on its figures; a fifth of a day's spend or revenue changes any report built on it).
@@ -168,9 +166,7 @@ def accept(settings: Settings, days: Iterable[dt.date]) -> dict[str, dict[str, s
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
     for day in days:
         accepted[day.isoformat()] = {"accepted_at": now, "by": getpass.getuser()}
-    path = settings.state_dir / "accepted_restatements.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(accepted, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_atomic(
+        settings.state_dir / "accepted_restatements.json", json.dumps(accepted, indent=2, sort_keys=True)
+    )
     return accepted

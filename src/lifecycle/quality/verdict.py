@@ -14,8 +14,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import duckdb
 
 from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
-from lifecycle.storage import connect_warehouse, one_row, quote_ident
+from lifecycle.storage import connect_warehouse, one_row, quote_ident, write_atomic
 
 #: The gates whose passing verdict on the current build publication requires.
 REQUIRED_GATES = ("dbt build", "validate")
@@ -186,11 +184,9 @@ def record(
     )
     verdicts = load_verdicts(settings)
     verdicts[gate] = verdict
-    path = verdicts_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps({g: dataclasses.asdict(v) for g, v in verdicts.items()}, indent=2))
-    os.replace(tmp, path)
+    write_atomic(
+        verdicts_path(settings), json.dumps({g: dataclasses.asdict(v) for g, v in verdicts.items()}, indent=2)
+    )
     return verdict
 
 
