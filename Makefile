@@ -70,7 +70,7 @@ pytest: $(INSTALLED) browser-deps
 
 # The inner loop: unit tests only, no whole pipeline run (marker e2e) and no lint.
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -q $(XDIST) --durations=5 -m "not ($(OWN_TARGETS)) and not e2e"
+	$(BIN)/pytest -q $(XDIST) --durations=5 -m "not ($(OWN_TARGETS)) and not e2e and not heavy"
 
 # Whole worlds run several times over (a three-day Dagster backfill, an incremental day against a full
 # rebuild, a continued world with concurrent writers, the marts against the simulator's ground truth).

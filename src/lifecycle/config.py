@@ -9,9 +9,20 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 #: The repository root: dbt_project.yml, expectations/ and analyses/ live here.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+#: libyaml's safe loader where PyYAML was built with it (several times faster than the pure-Python one: the
+#: project's YAML is read by several stages of every run), else the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file of the project, parsed safely (an empty file is None)."""
+    return yaml.load(path.read_text(), Loader=_YAML_LOADER)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from lifecycle.config import Settings
 from lifecycle.generate import generate
@@ -61,6 +62,7 @@ def ingest_killed_midway(data_dir: Path) -> bool:
     return process.wait() == -signal.SIGKILL
 
 
+@pytest.mark.heavy
 def test_kill_9_then_ingest_again_equals_uninterrupted(tmp_path: Path):
     sources = tmp_path / "sources"
     generate(sources, seed=11, scale=0.02, start=dt.date(2026, 2, 1), days=4)

@@ -221,6 +221,7 @@ def test_weekly_seasonality_judges_a_weekday_against_the_same_weekday():
     assert band is not None and band[0] < 49.0 and band[1] > 51.0
 
 
+@pytest.mark.heavy
 def test_a_mart_leaving_its_band_for_two_runs_opens_one_incident(tmp_path: Path):
     settings = Settings(data_dir=tmp_path / "data")
 

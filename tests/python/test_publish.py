@@ -302,6 +302,7 @@ def consistent(settings: Settings) -> str:
 @pytest.mark.parametrize(
     "point", ["publish:copying", "publish:prepared", "publish:renamed", "publish:switched"]
 )
+@pytest.mark.heavy
 def test_kill_9_during_publish_leaves_a_whole_publication_that_a_rerun_completes(
     settings: Settings, point: str
 ):
@@ -485,6 +486,7 @@ def test_contact_data_is_checked_in_what_was_written_anew_and_everywhere_when_th
     assert "dim_customers" not in changed and "fct_customer_rfm" not in changed
 
 
+@pytest.mark.heavy
 def test_the_database_file_stays_bounded_over_many_publications_of_a_changing_mart(tmp_path: Path):
     """Tables dropped in the copied file free their blocks, which the next copies reuse."""
     settings = Settings(data_dir=tmp_path)

@@ -236,6 +236,7 @@ def failed_suites(report: ValidationReport) -> set[str]:
     return {o.suite for o in report.failed_critical}
 
 
+@pytest.mark.heavy
 def test_good_tables_pass_and_data_docs_are_built(tmp_path: Path) -> None:
     settings = make_warehouse(tmp_path)
     messages: list[str] = []
@@ -256,6 +257,7 @@ def test_good_tables_pass_and_data_docs_are_built(tmp_path: Path) -> None:
     assert "quality gate passed" in report.to_markdown()
 
 
+@pytest.mark.heavy
 def test_negative_amount_fails_critical_accuracy(tmp_path: Path) -> None:
     settings = make_warehouse(
         tmp_path,
@@ -280,6 +282,7 @@ def test_negative_amount_fails_critical_accuracy(tmp_path: Path) -> None:
     assert "refund_amount" in report.to_markdown() and "quality gate failed" in report.to_markdown()
 
 
+@pytest.mark.heavy
 def test_a_failure_prints_its_owner_and_runbook(tmp_path: Path) -> None:
     settings = make_warehouse(
         tmp_path, sql="update marts.fct_revenue_daily set net_revenue = 260.02 where date_day = '2024-01-02'"
@@ -298,6 +301,7 @@ def test_a_failure_prints_its_owner_and_runbook(tmp_path: Path) -> None:
     assert "| owner | runbook |" in markdown and failure.runbook in markdown
 
 
+@pytest.mark.heavy
 def test_missing_day_fails_completeness(tmp_path: Path) -> None:
     settings = make_warehouse(
         tmp_path, sql="delete from marts.fct_revenue_daily where date_day = '2024-01-05'"
@@ -315,6 +319,7 @@ def test_missing_day_fails_completeness(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.heavy
 def test_stale_data_fails_timeliness_against_as_of(tmp_path: Path) -> None:
     settings = make_warehouse(tmp_path)
 
@@ -348,6 +353,7 @@ def test_stale_data_fails_timeliness_against_as_of(tmp_path: Path) -> None:
     assert ("marts.fct_orders.timeliness", "warning") in {(o.suite, o.severity) for o in report.warned}
 
 
+@pytest.mark.heavy
 def test_unknown_order_status_fails_accuracy(tmp_path: Path) -> None:
     settings = make_warehouse(
         tmp_path, sql="update marts.fct_orders set order_status = 'lost' where order_id = 1"
@@ -475,6 +481,7 @@ def test_each_mart_blocks_its_defect(tmp_path: Path, defect: str) -> None:
     assert all(o.owner and o.runbook for o in caught)
 
 
+@pytest.mark.heavy
 def test_order_history_against_its_lifecycle_only_warns(tmp_path: Path) -> None:
     settings = make_warehouse(
         tmp_path, sql="update marts.fct_orders set paid_at = placed_at where order_status = 'cancelled'"
@@ -487,6 +494,7 @@ def test_order_history_against_its_lifecycle_only_warns(tmp_path: Path) -> None:
     assert "never paid" in report.warned[0].rule
 
 
+@pytest.mark.heavy
 def test_a_day_far_from_its_history_is_caught_by_the_control_limits(tmp_path: Path) -> None:
     # The newest complete day's lines cost 100 times more; their amounts and orders say so too.
     settings = make_warehouse(
@@ -511,6 +519,7 @@ def test_a_day_far_from_its_history_is_caught_by_the_control_limits(tmp_path: Pa
     # wants at least 20 new rows): test_quality_principles.py and test_distribution.py prove those.
 
 
+@pytest.mark.heavy
 def test_missing_table_is_skipped_not_failed(tmp_path: Path) -> None:
     settings = make_warehouse(tmp_path, without=("fct_cohort_retention",))
 
@@ -526,6 +535,7 @@ def test_missing_table_is_skipped_not_failed(tmp_path: Path) -> None:
     assert all(o.success is None for o in report.skipped)
 
 
+@pytest.mark.heavy
 def test_history_is_appended_to_the_warehouse(tmp_path: Path) -> None:
     settings = make_warehouse(tmp_path, sql="update marts.dim_products set sku = 'SKU-1'")
     report = run(settings)

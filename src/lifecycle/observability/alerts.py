@@ -15,9 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from lifecycle.config import Settings
+from lifecycle.config import Settings, read_yaml
 from lifecycle.errors import LifecycleError
 
 Kind = Literal["opened", "resolved"]
@@ -54,7 +52,7 @@ def load_config(path: Path) -> AlertConfig:
     """Read ``alerts.yml``; an unknown key, channel or value fails naming the file and the field."""
     if not path.exists():
         return AlertConfig()
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path) or {}
     known = {
         "owners",
         "default_channels",

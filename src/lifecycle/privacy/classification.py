@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
-from lifecycle.config import PROJECT_DIR
+from lifecycle.config import PROJECT_DIR, read_yaml
 from lifecycle.errors import LifecycleError
 from lifecycle.storage import quote_ident
 
@@ -26,7 +25,7 @@ PII_KINDS = ("direct", "hashed", "free_text")
 
 def _contact_regexes(project_dir: Path = PROJECT_DIR) -> tuple[str, str]:
     """The shapes of contact data, declared once as dbt vars (staging's redaction uses the same)."""
-    variables = (yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}).get("vars") or {}
+    variables = (read_yaml(project_dir / "dbt_project.yml") or {}).get("vars") or {}
     return str(variables["contact_email_regex"]), str(variables["contact_phone_regex"])
 
 
@@ -45,8 +44,7 @@ def tagged_columns(project_dir: Path) -> list[TaggedColumn]:
     """Every column tagged ``pii`` in the YAML under models/ and snapshots/."""
     found: list[TaggedColumn] = []
     for path in sorted([*project_dir.glob("models/**/*.yml"), *project_dir.glob("snapshots/**/*.yml")]):
-        # libyaml's loader where installed: the project's YAML is read on every run, several times.
-        document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        document = read_yaml(path) or {}
         for source in document.get("sources") or []:
             for table in source.get("tables") or []:
                 relation = f"source:{source['name']}.{table.get('identifier', table['name'])}"

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 import duckdb
-import yaml
 
+from lifecycle.config import read_yaml
 from lifecycle.storage import quote_ident, quote_literal
 
 #: The audit schema's tables that are history, not one test's stored failures.
@@ -29,7 +29,7 @@ def every_version_tables(project_dir: Path) -> set[str]:
     """Raw tables a model reads every version of (``meta: {retention: every_version}`` in the YAML)."""
     tables = set()
     for path in project_dir.glob("models/**/_*__sources.yml"):
-        for source in (yaml.safe_load(path.read_text()) or {}).get("sources") or []:
+        for source in (read_yaml(path) or {}).get("sources") or []:
             for table in source.get("tables") or []:
                 meta = (table.get("config") or {}).get("meta") or {}
                 if meta.get("retention") == "every_version":

@@ -19,6 +19,9 @@ when one can go.
    from fct_orders``) and fails with ``Table with name fct_orders does not exist``. Without column names no
    expectation on a table in ``marts`` (or any non-default schema) can run. Fix: give the fallback the
    schema-qualified, quoted table name; it then reads the column names from a ``limit 1`` query, in DuckDB.
+   And since the reflection can only fail there, go to the fallback at once: GE first asks the inspector
+   for the table's primary key and its columns, two catalog queries per table that cost more than the
+   fallback itself (DuckDB tables built by dbt have no primary key to report).
 
 3. ``UnexpectedRowsExpectation`` runs its query twice. It depends on two metrics, the query's rows
    (``unexpected_rows_query.table``: the first ``MAX_RESULT_RECORDS``) and their count
@@ -42,6 +45,7 @@ from great_expectations.execution_engine.sqlalchemy_execution_engine import SqlA
 from great_expectations.expectations import registry as gx_registry
 from great_expectations.expectations.metrics import util as gx_metrics_util
 from great_expectations.expectations.metrics.query_metric_provider import render_derived_table_alias
+from great_expectations.expectations.metrics.table_metrics import table_column_types as gx_column_types
 
 from lifecycle.errors import LifecycleError
 
@@ -53,10 +57,12 @@ _PATCHED = "_lifecycle_gx_duckdb_patch"
 ROWS, ROW_COUNT = "unexpected_rows_query.table", "unexpected_rows_query.row_count"
 #: Where a query's result waits on its execution engine for the second of the two metrics.
 _PENDING = "_lifecycle_unexpected_rows"
+#: The reflection function the column types metric calls, a global of its module (patch 2).
+_REFLECT = "get_sqlalchemy_column_metadata"
 
 
 def install() -> None:
-    """Apply both patches (idempotent); raise if GE no longer has the code they replace."""
+    """Apply the patches (idempotent); raise if GE no longer has the code they replace."""
     if is_installed():
         return
     _check_upstream_still_matches()
@@ -69,6 +75,9 @@ def install() -> None:
         gx_metrics_util.column_reflection_fallback = _schema_qualified_fallback(
             gx_metrics_util.column_reflection_fallback
         )
+    reflect = getattr(gx_column_types, _REFLECT)
+    if not getattr(reflect, _PATCHED, False):
+        setattr(gx_column_types, _REFLECT, _columns_from_fallback(reflect))
     for metric in (ROWS, ROW_COUNT):
         provider_class, provider = _sql_provider(metric)
         if not getattr(provider, _PATCHED, False):
@@ -76,10 +85,15 @@ def install() -> None:
 
 
 def is_installed() -> bool:
+    try:
+        providers = [_sql_provider(metric)[1] for metric in (ROWS, ROW_COUNT)]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False  # GE moved its registry: install() says so
     patched = (
         SqlAlchemyExecutionEngine.execute_query,
         gx_metrics_util.column_reflection_fallback,
-        *(_sql_provider(metric)[1] for metric in (ROWS, ROW_COUNT)),
+        getattr(gx_column_types, _REFLECT, None),
+        *providers,
     )
     return all(getattr(function, _PATCHED, False) for function in patched)
 
@@ -110,6 +124,10 @@ def _check_upstream_still_matches() -> None:
     caller = getattr(gx_metrics_util, "get_sqlalchemy_column_metadata", None)
     if caller is None or "column_reflection_fallback" not in caller.__code__.co_names:
         problems.append("get_sqlalchemy_column_metadata no longer calls column_reflection_fallback")
+    # The column types metric must look the reflection up as a module global of its own module too.
+    metric = getattr(gx_column_types, "_get_sqlalchemy_column_metadata", None)
+    if metric is None or _REFLECT not in metric.__code__.co_names or not hasattr(gx_column_types, _REFLECT):
+        problems.append("table_column_types no longer reflects with get_sqlalchemy_column_metadata")
     for metric in (ROWS, ROW_COUNT):
         try:
             provider_class, provider = _sql_provider(metric)
@@ -162,6 +180,30 @@ def _schema_qualified_fallback(upstream: Any) -> Any:
 
     setattr(column_reflection_fallback, _PATCHED, True)
     return column_reflection_fallback
+
+
+def _columns_from_fallback(upstream: Any) -> Any:
+    """Patch 2, on the metric of a table's columns: on DuckDB, the (patched) fallback without first asking
+    the inspector, whose column query cannot succeed there."""
+
+    @functools.wraps(upstream)
+    def get_sqlalchemy_column_metadata(
+        execution_engine: SqlAlchemyExecutionEngine, table_selectable: Any, schema_name: str | None = None
+    ) -> Any:
+        if execution_engine.dialect_name != DIALECT:
+            return upstream(
+                execution_engine=execution_engine, table_selectable=table_selectable, schema_name=schema_name
+            )
+        columns = gx_metrics_util.column_reflection_fallback(
+            selectable=table_selectable,
+            dialect=execution_engine.engine.dialect,
+            sqlalchemy_engine=execution_engine.engine,
+            schema_name=schema_name,
+        )
+        return [{**column, "primary_key": False} for column in columns]
+
+    setattr(get_sqlalchemy_column_metadata, _PATCHED, True)
+    return get_sqlalchemy_column_metadata
 
 
 def _one_query(upstream: Any, metric: str) -> Any:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import jinja2
-import yaml
 
+from lifecycle.config import read_yaml
 from lifecycle.errors import LifecycleError
 
 if TYPE_CHECKING:
@@ -163,13 +163,13 @@ class DbtProject:
     def _project(self) -> dict[str, Any]:
         if not self._project_file.exists():
             raise LifecycleError(f"{self._project_file}: not found; suites read vars and owners from it.")
-        return yaml.safe_load(self._project_file.read_text()) or {}
+        return read_yaml(self._project_file) or {}
 
     @cached_property
     def _properties(self) -> list[tuple[Path, dict[str, Any]]]:
         """Every YAML file under models/, parsed: ``_<folder>__models.yml`` and ``_<source>__sources.yml``."""
         paths = sorted((self.project_dir / "models").rglob("*.yml"))
-        return [(path, yaml.safe_load(path.read_text()) or {}) for path in paths]
+        return [(path, read_yaml(path) or {}) for path in paths]
 
     @cached_property
     def _source_files(self) -> dict[str, Path]:
