@@ -65,6 +65,24 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
+def _batch(warehouse: Path, added_rows: int = 0) -> Any:
+    """The whole of ``marts.t`` as a batch of a GE SQL datasource over the file, read-only; with
+    ``added_rows`` more rows first, of amounts 0, -1, -2, …"""
+    if added_rows:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(
+                "insert into marts.t select date '2024-02-01' + i::integer, -i, 'paid' from range(?) as r(i)",
+                [added_rows],
+            )
+    context = gx.get_context(mode="ephemeral")
+    context.enable_analytics(False)
+    source = context.data_sources.add_sql(
+        "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
+    )
+    asset = source.add_table_asset("t", table_name="t", schema_name="marts")
+    return asset.add_batch_definition_whole_table("all").get_batch()
+
+
 @pytest.mark.heavy
 def test_without_the_patch_ge_cannot_validate_a_duckdb_table(warehouse: Path) -> None:
     run = subprocess.run(
@@ -93,13 +111,7 @@ def test_without_the_patch_ge_cannot_validate_a_duckdb_table(warehouse: Path) ->
 @pytest.mark.filterwarnings("ignore:`schema_name` is deprecated:DeprecationWarning")
 def test_with_the_patch_expectations_are_computed_in_duckdb(warehouse: Path) -> None:
     gx_duckdb.install()
-    context = gx.get_context(mode="ephemeral")
-    context.enable_analytics(False)
-    source = context.data_sources.add_sql(
-        "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
-    )
-    asset = source.add_table_asset("t", table_name="t", schema_name="marts")
-    batch = asset.add_batch_definition_whole_table("all").get_batch()
+    batch = _batch(warehouse)
     assert type(batch.data).__name__ == "SqlAlchemyBatchData"  # the SQL datasource, not pandas
     passing = [
         gxe.ExpectColumnValuesToNotBeNull(column="amount"),
@@ -115,7 +127,7 @@ def test_with_the_patch_expectations_are_computed_in_duckdb(warehouse: Path) -> 
     try:
         results = {e: batch.validate(e) for e in passing + failing}
     finally:
-        source.get_execution_engine().engine.dispose()
+        batch.data.execution_engine.engine.dispose()
 
     for expectation, result in results.items():
         assert not (result.exception_info or {}).get("raised_exception"), (expectation, result.exception_info)
@@ -161,28 +173,12 @@ def _statements_running(engine: Any, needle: str) -> list[str]:
     return sent
 
 
-def _unexpected_rows_batch(warehouse: Path, rows: int) -> Any:
-    """A batch of ``marts.t`` (grown to ``rows`` rows) on a GE SQL datasource over the file, read-only."""
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            "insert into marts.t select date '2024-02-01' + i::integer, -i, 'paid' from range(?) as r(i)",
-            [rows - 3],
-        )
-    context = gx.get_context(mode="ephemeral")
-    context.enable_analytics(False)
-    source = context.data_sources.add_sql(
-        "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
-    )
-    asset = source.add_table_asset("t", table_name="t", schema_name="marts")
-    return asset.add_batch_definition_whole_table("all").get_batch()
-
-
 @pytest.mark.filterwarnings("ignore:`schema_name` is deprecated:DeprecationWarning")
 def test_an_unexpected_rows_query_runs_once_when_it_passes_and_ge_alone_runs_it_twice(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gx_duckdb.install()
-    batch = _unexpected_rows_batch(warehouse, rows=3)
+    batch = _batch(warehouse)
     engine = batch.data.execution_engine.engine
     passing = "select * from {batch} where amount > 100"
     try:
@@ -217,7 +213,7 @@ def test_the_count_and_the_rows_of_a_failing_query_are_those_of_the_whole_result
 ) -> None:
     gx_duckdb.install()
     # The fixture's one negative amount, and the added rows with amounts 0, -1, -2, …: ``unexpected`` below 0.
-    batch = _unexpected_rows_batch(warehouse, rows=3 + unexpected)
+    batch = _batch(warehouse, added_rows=unexpected)
     expectation = gxe.UnexpectedRowsExpectation(
         unexpected_rows_query="select * from {batch} where amount < 0"
     )
@@ -238,9 +234,11 @@ def test_other_dialects_compute_unexpected_rows_with_ges_own_provider() -> None:
     provider = gx_duckdb._one_query(lambda **kwargs: calls.append(kwargs) or "upstream", gx_duckdb.ROW_COUNT)
     engine = SimpleNamespace(dialect_name="sqlite")
 
-    assert provider(
+    value = provider(
         cls=None, execution_engine=engine, metric_domain_kwargs={}, metric_value_kwargs={}, metrics={}
-    ) == ("upstream")
+    )
+
+    assert value == "upstream"
     assert calls and calls[0]["execution_engine"] is engine
 
 
@@ -249,7 +247,7 @@ def test_columns_come_from_the_fallback_without_the_catalog_queries_ge_alone_sen
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gx_duckdb.install()
-    batch = _unexpected_rows_batch(warehouse, rows=3)
+    batch = _batch(warehouse)
     engine = batch.data.execution_engine.engine
     try:
         sent = _statements_running(engine, "pg_catalog")
