@@ -226,6 +226,37 @@ def test_a_run_stopped_before_the_lake_followed_raw_is_finished_by_the_next(
     assert not (settings.state_dir / "privacy_batches.json").exists()
 
 
+def _publications(settings: Settings, email: str) -> dict[str, Path]:
+    """A current publication, the one before it and an unfinished one, each with the e-mail in a table."""
+    root = settings.publications_dir
+    folders = {"previous": root / "p-1", "current": root / "p-2", "unfinished": root / ".new-p-3"}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+        with duckdb.connect(str(folder / "analytics.duckdb")) as con:
+            con.execute("create table customers as select 7 as customer_id, ? as email", [email])
+    (root / "current").symlink_to("p-2")
+    return folders
+
+
+def test_an_erasure_removes_the_publications_no_longer_current_and_redacts_the_current_one(tmp_path: Path):
+    from lifecycle.privacy import apply_privacy
+    from lifecycle.privacy.requests import record_request
+
+    email = "erase-me@example.org"
+    settings = _lake_world(tmp_path, email)
+    folders = _publications(settings, email)
+    apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))  # no request: every publication stays
+    assert all(folder.is_dir() for folder in folders.values())
+    record_request(settings, 7, "ticket PRIV-10", now=dt.datetime(2026, 3, 1))
+    report = apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
+    assert report.removed_publications == [".new-p-3", "p-1"]
+    assert "2 superseded publication(s) removed" in report.summary()
+    assert sorted(p.name for p in settings.publications_dir.iterdir()) == ["current", "p-2"]
+    with duckdb.connect(str(folders["current"] / "analytics.duckdb"), read_only=True) as con:
+        assert con.execute("select customer_id, email from customers").fetchall() == [(7, None)]
+    assert report.redacted["published databases"] == 1
+
+
 def test_rewrite_shrinks_the_file_and_keeps_tables_and_views(tmp_path: Path):
     path = tmp_path / "db.duckdb"
     with duckdb.connect(str(path)) as con:

@@ -507,3 +507,34 @@ def test_the_database_file_stays_bounded_over_many_publications_of_a_changing_ma
         assert (record["built_from"] is None) == (version == 1)
         sizes.append(settings.analytics_path.stat().st_size)
     assert max(sizes[2:]) <= sizes[1] * 1.5, sizes
+
+
+def test_superseded_publications_are_removed_and_a_session_reading_one_keeps_its_file(settings: Settings):
+    from lifecycle.publish import remove_superseded
+
+    first = publish(settings).publication_id
+    second = publish_version(settings, 2).publication_id
+    unfinished = settings.publications_dir / ".new-20990101T000000000000-dead00"
+    (unfinished / "exports").mkdir(parents=True)
+    with duckdb.connect(str(settings.publications_dir / first / "analytics.duckdb"), read_only=True) as old:
+        assert remove_superseded(settings) == [unfinished.name, first]
+        # The session opened before the removal reads the file it opened, whole.
+        assert old.execute("select count(*), max(version) from fct_orders").fetchone() == (1, 1)
+    assert sorted(p.name for p in settings.publications_dir.iterdir()) == [second, "current"]
+    assert published_orders(settings) == (2, 2)  # the stable paths still lead to the current one
+    assert remove_superseded(settings) == []
+    # The next publication starts from the current one as before.
+    assert publish_version(settings, 3).reused == ("fct_customer_rfm",)
+
+
+def test_without_a_current_publication_only_unfinished_folders_are_removed(tmp_path: Path):
+    from lifecycle.publish import remove_superseded
+
+    settings = Settings(data_dir=tmp_path)
+    assert remove_superseded(settings) == []
+    finished = settings.publications_dir / "20990101T000000000000-abc123"
+    unfinished = settings.publications_dir / ".new-20990101T000000000001-abc124"
+    for folder in (finished, unfinished):
+        folder.mkdir(parents=True)
+    assert remove_superseded(settings) == [unfinished.name]
+    assert finished.is_dir()

@@ -3,7 +3,9 @@ warehouse so that what was removed is not left in its free blocks.
 
 What a run removes is gone from every table at once; the warehouse's free blocks, which no query reads,
 are cleared by rewriting the whole file once the oldest removal not yet cleared is ``purge_days`` old
-(``LIFECYCLE_PURGE_DAYS``). The copies readers hold (publications, exports, the lake) are rewritten at once.
+(``LIFECYCLE_PURGE_DAYS``). The copies readers hold (the current publication, its exports, the lake) are
+rewritten at once; publications that are no longer current are removed instead
+(``publish.remove_superseded``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class PrivacyReport:
     #: Rows removed from the Parquet lake's files per raw table (retention reaching the lake).
     lake_expired: dict[str, int] = field(default_factory=dict)
     free_text_contacts: int = 0
+    #: Publications other than the current one, removed by an erasure instead of redacted.
+    removed_publications: list[str] = field(default_factory=list)
     sizes: tuple[int, int] | None = None
     #: When the warehouse holds removed values in free blocks: the as-of by which it is rewritten.
     purge_due: dt.datetime | None = None
@@ -56,6 +60,8 @@ class PrivacyReport:
             f"{sum(self.expired.values())} row(s) past retention deleted",
             f"{self.free_text_contacts} free-text value(s) with contact data (redacted at staging)",
         ]
+        if self.removed_publications:
+            parts.append(f"{len(self.removed_publications)} superseded publication(s) removed")
         if self.lake_expired:
             parts.append(f"{sum(self.lake_expired.values())} row(s) removed from the Parquet lake")
         if self.sizes:
@@ -92,6 +98,15 @@ def apply_privacy(
     # Copies outside the warehouse first, the raw tables last: until raw is redacted a failed run can be
     # rerun, because the identifiers that the other stores are searched for are still found there.
     if pending:
+        # Imported here: publishing imports this package's classification of personal columns.
+        from lifecycle.publish import remove_superseded
+
+        report.removed_publications = remove_superseded(settings)
+        if report.removed_publications:
+            progress(
+                f"privacy: {len(report.removed_publications)} superseded publication(s) removed rather than"
+                " redacted"
+            )
         for store in STORES:
             if store is LAKE:
                 continue  # written again from raw below

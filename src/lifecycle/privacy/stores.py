@@ -48,7 +48,8 @@ class Store:
 #: than reading every file; ``redact_store`` on it reads them all.
 LAKE = Store("Parquet lake", ("lake/**/*.parquet",), "parquet")
 STORES: tuple[Store, ...] = (
-    # Every publication folder, the previous one too: an analyst may still read it.
+    # Every publication folder on disk: the stage first removes those that are no longer current
+    # (publish.remove_superseded), so with a current publication this is the current one alone.
     Store("published databases", ("publications/*/analytics.duckdb",), "duckdb"),
     Store("Parquet exports", ("publications/*/exports/**/*.parquet",), "parquet"),
     Store("CSV exports (CRM)", ("publications/*/exports/**/*.csv",), "csv"),

@@ -500,6 +500,37 @@ def _replace_link(link: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_superseded(settings: Settings) -> list[str]:
+    """Remove every publication folder but the current one: older publications and unfinished ones.
+
+    Erasure calls this before it redacts the publications. A publication that is no longer current is read
+    only by sessions that opened its files before the switch, and those keep reading what they opened
+    whether the file is rewritten or removed (a rename or an unlink leaves an open file readable until it is
+    closed), so removing it protects the person as well as redacting it, costs nothing, and spares a copy of
+    every mart (the next publication would have pruned it anyway). Without a current publication only the
+    unfinished folders go. Returns the names removed.
+    """
+    root = settings.publications_dir
+    if not root.is_dir():
+        return []
+    link = root / "current"
+    current = os.readlink(link) if link.is_symlink() and link.exists() else None
+    removed = []
+    for folder in sorted(root.iterdir()):
+        unfinished = folder.name.startswith(".new-")
+        finished = not folder.name.startswith(".") and folder.name != "current" and folder.is_dir()
+        if unfinished or (current is not None and finished and folder.name != current):
+            try:
+                shutil.rmtree(folder)
+            except OSError as error:
+                raise LifecycleError(
+                    f"cannot remove the superseded publication {folder} ({error}): remove it by hand; it may"
+                    " hold data an erasure must remove"
+                ) from error
+            removed.append(folder.name)
+    return removed
+
+
 def _remove_unfinished(root: Path) -> None:
     """Folders of publications that a crash interrupted before they became current."""
     for leftover in root.glob(".new-*"):
