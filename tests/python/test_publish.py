@@ -480,10 +480,31 @@ def test_contact_data_is_checked_in_what_was_written_anew_and_everywhere_when_th
         publish(settings)
     first, changed, new_rules = (" ".join(relations) for relations in checked)
     for table in ("dim_customers", "fct_customer_rfm", "fct_orders"):
-        assert f'main."{table}"' in first and f"{table}.parquet" in first
-        assert f'main."{table}"' in new_rules and f"{table}.parquet" in new_rules
-    assert 'main."fct_orders"' in changed and "fct_orders.parquet" in changed and "crm_segments" in changed
-    assert "dim_customers" not in changed and "fct_customer_rfm" not in changed
+        assert f'main."{table}"' in first and f'main."{table}"' in new_rules
+    assert (
+        'main."fct_orders"' in changed
+        and "dim_customers" not in changed
+        and "fct_customer_rfm" not in changed
+    )
+    # The CRM files every time; never the marts' Parquet copies, written value for value from the tables.
+    for relations in (first, changed, new_rules):
+        assert "crm_segments.csv" in relations and "crm_segments.parquet" in relations
+        assert "exports/marts/" not in relations
+
+
+def test_a_contact_shaped_value_in_a_mart_refuses_the_publication_and_names_the_column(settings: Settings):
+    publish(settings)
+    before = snapshot(settings)
+    build_warehouse(settings, 2)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "create table marts.fct_tickets as select * from (values"
+            " (1, 'parcel late'), (2, 'call me on +33 6 12 34 56 78')) as t(ticket_id, note)"
+        )
+    approve(settings, "v2")
+    with pytest.raises(GateFailed, match=r'fct_tickets"\.note \(1 rows\)'):
+        publish(settings)
+    assert snapshot(settings) == before
 
 
 @pytest.mark.heavy
