@@ -2,9 +2,9 @@
     pipeline as LIFECYCLE_AUDIT_SINCE (src/lifecycle/quality/window.py). Run by hand without it, the day
     before the as-of date. Checks that judge new data (reconciliations across sources) filter their event
     time with `> audit_since()`, so a partial day after the last publication is judged too and history
-    that was already published is not judged again. -#}
+    that was already published is not judged again. Read only when dbt executes, as in as_of_date(). -#}
 {% macro audit_since() -%}
-    {%- set since = env_var('LIFECYCLE_AUDIT_SINCE', '') -%}
+    {%- set since = env_var('LIFECYCLE_AUDIT_SINCE', '') if execute else '' -%}
     {%- if since -%}
         cast('{{ since }}' as timestamp)
     {%- else -%}

@@ -77,8 +77,9 @@ def dbt_environment(
     """The environment of a dbt child process for this data directory (a copy: ours is untouched).
 
     The run's as-of date travels as an environment variable, not ``--vars``: dbt re-parses the whole
-    project whenever ``--vars`` change, but only the files that read an environment variable when it
-    changes (``macros/as_of_date.sql``). The ``DBT_ENV_CUSTOM_ENV_`` copy is recorded by dbt in every
+    project whenever ``--vars`` change, and a file that read an environment variable while parsing when
+    that variable changes; ``macros/as_of_date.sql`` and ``audit_since.sql`` read theirs only when dbt
+    executes, so a new as-of re-parses nothing. The ``DBT_ENV_CUSTOM_ENV_`` copy is recorded by dbt in every
     artifact's ``metadata.env``, so the production as-of can be read back from ``run_results.json``.
     """
     day = as_of.date().isoformat() if as_of is not None else ""
