@@ -137,6 +137,14 @@ def test_one_more_day_is_incremental_and_equals_a_full_rebuild(tmp_path: Path):
         assert con.execute(
             "select count(*) from staging.stg_app__payments where payment_id = ?", [deleted]
         ).fetchone() == (0,)
+        # The new as-of reached the SQL (the macros read it when dbt executes) ...
+        assert con.execute("select max(date_day) from marts.dim_date").fetchone() == (as_of.date(),)
+        assert con.execute("select distinct as_of_date from marts.fct_customer_rfm").fetchall() == [
+            (as_of.date(),)
+        ]
+    # ... and no dbt call of the two days re-parsed a file for it.
+    log = (settings.dbt_log_dir / "dbt.log").read_text()
+    assert "Partial parsing enabled" in log and "Partial parsing: updated file" not in log
 
     transform(settings, as_of=as_of, full_refresh=True)
     assert marts(settings) == incremental
