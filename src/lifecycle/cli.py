@@ -177,9 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug or an environment problem: one line here, the traceback in a file
+        from lifecycle.storage import write_atomic
+
         log = settings.state_dir / "last_error.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
+        write_atomic(log, traceback.format_exc())
         print(f"error: unexpected {type(exc).__name__}: {exc} (traceback: {log})", file=sys.stderr)
         return 1
 

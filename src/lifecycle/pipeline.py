@@ -17,6 +17,7 @@ from lifecycle.config import Settings
 from lifecycle.errors import GateFailed, LifecycleError
 from lifecycle.lock import exclusive
 from lifecycle.observability import history
+from lifecycle.storage import write_atomic
 
 #: How run history names runs started by ``lifecycle run`` (Dagster's are ``dagster``).
 TRIGGER = "lifecycle run"
@@ -209,6 +210,4 @@ def run(
 
 
 def _save_report(settings: Settings, report: RunReport) -> None:
-    folder = settings.state_dir / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{report.run_id}.md").write_text(report.to_markdown())
+    write_atomic(settings.state_dir / "reports" / f"{report.run_id}.md", report.to_markdown())

@@ -111,3 +111,22 @@ def test_each_write_has_its_own_hidden_temporary_file_beside_the_target(
     for temporary in temporaries:
         assert temporary.parent == tmp_path
         assert temporary.name.startswith(".index.html.") and temporary.suffix == ".tmp"
+
+
+def test_an_unexpected_error_leaves_its_whole_traceback_in_the_error_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    import lifecycle.cli as cli
+
+    def broken(*_: object) -> int:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setenv("LIFECYCLE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    log = tmp_path / "state" / "last_error.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("the traceback of an older error")
+    assert cli.main(["status"]) == 1
+    assert "RuntimeError: disk on fire" in log.read_text() and "older" not in log.read_text()
+    assert [p.name for p in log.parent.iterdir()] == ["last_error.log"]  # no temporary file left
+    assert f"(traceback: {log})" in capsys.readouterr().err

@@ -389,7 +389,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
 
 def write_results(root: Path, results: Mapping[str, Any]) -> str:
     """Write ``results.json`` and ``results.md`` under ``root``; returns the Markdown."""
+    from lifecycle.storage import write_atomic
+
     markdown = render_markdown(results)
-    (root / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    (root / "results.md").write_text(markdown)
+    write_atomic(root / "results.json", json.dumps(results, indent=2, default=str))
+    write_atomic(root / "results.md", markdown)
     return markdown

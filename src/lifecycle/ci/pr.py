@@ -34,7 +34,7 @@ from lifecycle.config import PROJECT_DIR, Settings
 from lifecycle.dbt_runner import run_dbt
 from lifecycle.errors import LifecycleError
 from lifecycle.quality.report import ValidationReport
-from lifecycle.storage import connect, quote_ident, quote_literal
+from lifecycle.storage import connect, quote_ident, quote_literal, write_atomic
 
 MARTS = "marts"
 #: The dbt target of PR builds (profiles.yml): its own file, with production attached read-only.
@@ -162,7 +162,7 @@ def check_pull_request(
         diffs=diffs,
         breaking=tuple(breaking),
     )
-    report_path(settings).write_text(check.to_markdown())
+    write_atomic(report_path(settings), check.to_markdown())
     return check
 
 
