@@ -50,7 +50,8 @@ from lifecycle.quality.verdict import (
 )
 from lifecycle.storage import connect, one_row, quote_ident, quote_literal
 
-#: Publications kept besides the current one (an analyst session may still read the previous file).
+#: Publications kept besides the current one (an analyst session may still read the previous file); an
+#: erasure removes them at once (``remove_superseded``).
 KEEP_PREVIOUS = 1
 #: A previous database file with more free blocks than this share of its blocks is not started from (the
 #: publication copies every mart into a fresh file instead), which bounds its size and how long the values
