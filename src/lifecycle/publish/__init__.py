@@ -510,19 +510,17 @@ def remove_superseded(settings: Settings) -> list[str]:
         return []
     link = root / "current"
     current = os.readlink(link) if link.is_symlink() and link.exists() else None
+    superseded = [p for p in _finished(root) if current is not None and p.name != current and p.is_dir()]
     removed = []
-    for folder in sorted(root.iterdir()):
-        unfinished = folder.name.startswith(".new-")
-        finished = not folder.name.startswith(".") and folder.name != "current" and folder.is_dir()
-        if unfinished or (current is not None and finished and folder.name != current):
-            try:
-                shutil.rmtree(folder)
-            except OSError as error:
-                raise LifecycleError(
-                    f"cannot remove the superseded publication {folder} ({error}): remove it by hand; it may"
-                    " hold data an erasure must remove"
-                ) from error
-            removed.append(folder.name)
+    for folder in sorted([*root.glob(".new-*"), *superseded]):
+        try:
+            shutil.rmtree(folder)
+        except OSError as error:
+            raise LifecycleError(
+                f"cannot remove the superseded publication {folder} ({error}): remove it by hand; it may"
+                " hold data an erasure must remove"
+            ) from error
+        removed.append(folder.name)
     return removed
 
 
@@ -532,10 +530,14 @@ def _remove_unfinished(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _finished(root: Path) -> list[Path]:
+    """The publication folders renamed into place (hidden ones are unfinished or temporary links)."""
+    return sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "current")
+
+
 def _prune(root: Path) -> None:
     current = os.readlink(root / "current")
-    finished = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "current")
-    older = [p for p in finished if p.name != current and p.name < current]
+    older = [p for p in _finished(root) if p.name != current and p.name < current]
     for stale in older[: max(0, len(older) - KEEP_PREVIOUS)]:
         shutil.rmtree(stale, ignore_errors=True)
 
