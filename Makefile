@@ -143,14 +143,17 @@ lock:
 
 # Stage timings, peak RSS and the performance ratios at each scale (docs/performance.md); not part of `test`.
 # Writes $(LIFECYCLE_DATA_DIR)/bench/results.{json,md}. Override: make bench BENCH_SCALES="0.1 1" BENCH_DAYS=7
-# BENCH_HISTORY_SCALE=0.1 BENCH_HISTORY_DAYS="7 14" (quick); BENCH_HISTORY_DAYS= skips the history axis.
+# BENCH_HISTORY_SCALE=0.1 BENCH_HISTORY_DAYS="7 14" (quick); BENCH_HISTORY_DAYS= skips the history axis;
+# BENCH_HISTORY_REPEATS=1 runs each history length's day once.
 BENCH_SCALES ?= 1 10
 BENCH_DAYS ?= 28
 BENCH_HISTORY_SCALE ?= 1
 BENCH_HISTORY_DAYS ?= 28 112
+BENCH_HISTORY_REPEATS ?= 2
 bench: $(INSTALLED)
 	BENCH_SCALES="$(BENCH_SCALES)" BENCH_DAYS="$(BENCH_DAYS)" BENCH_HISTORY_SCALE="$(BENCH_HISTORY_SCALE)" \
-		BENCH_HISTORY_DAYS="$(BENCH_HISTORY_DAYS)" $(PY) -m lifecycle.bench
+		BENCH_HISTORY_DAYS="$(BENCH_HISTORY_DAYS)" BENCH_HISTORY_REPEATS="$(BENCH_HISTORY_REPEATS)" \
+		$(PY) -m lifecycle.bench
 
 # The Dagster UI and daemon for $LIFECYCLE_DATA_DIR on 127.0.0.1 (DAGSTER_HOME under the data directory,
 # telemetry off); Ctrl-C stops both. docs/orchestration.md

@@ -6,6 +6,7 @@ No timing assertions here: speed is measured by `make bench`, not asserted.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -173,15 +174,21 @@ def _step(name: str, seconds: float, cpu: float | None = None, status: str = "ok
     return Step(name, seconds, 100, 2**20 * int(seconds), status, {}, cpu)
 
 
-def _history(days: int, stage_seconds: dict[str, float], docs: float = 5.0) -> HistoryRuns:
+def _history(
+    days: int, stage_seconds: dict[str, float], docs: float = 5.0, *again: dict[str, float]
+) -> HistoryRuns:
+    """One history length; ``again``: the seconds of each further run of its day."""
     label = f"day_after_{days}"
-    day = {name: _step(f"{label}_{name}", s, s / 2) for name, s in stage_seconds.items()}
+    repeats = [
+        {name: _step(f"{label}_{n}_{name}", s, s / 2) for name, s in seconds.items()}
+        for n, seconds in enumerate([stage_seconds, *again], start=1)
+    ]
     return HistoryRuns(
         history_days=days,
         day_date="2024-01-29",
         build=[_step(f"history_{days}_generate", 30.0)],
         generate_day=_step(f"{label}_generate", 1.0, 1.0),
-        day=day,
+        repeats=repeats,
         docs=_step(f"{label}_docs", docs, docs),
     )
 
@@ -229,7 +236,7 @@ def test_history_with_one_length_measures_no_growth() -> None:
 
 def test_history_failures_are_collected_and_shown() -> None:
     broken = _history(112, {"ingest": 2.0, "transform": 3.0})
-    broken.day["transform"] = _step("day_after_112_transform", 3.0, status="error: boom")
+    broken.repeats[0]["transform"] = _step("day_after_112_transform", 3.0, status="error: boom")
     summary = history_summary(
         1.0, [history_result(_history(28, {"ingest": 2.0, "transform": 3.0})), history_result(broken)]
     )
@@ -281,3 +288,119 @@ def test_a_timed_gate_reports_its_checks_and_a_failing_gate_its_reason() -> None
     assert str(seen[0]).startswith("2024-01-05 23:59:59")
     _, outcome = _timed_gate(failing, settings, {"as_of": "2024-01-05"})
     assert outcome == {"status": "gate failed: raw audit: 2 failing checks", "expectations": None}
+
+
+def test_a_day_run_more_than_once_counts_each_stage_at_its_fastest() -> None:
+    result = history_result(
+        _history(28, {"ingest": 2.0, "transform": 12.0}, 5.0, {"ingest": 3.0, "transform": 10.0})
+    )
+    assert [(s["stage"], s["seconds"]) for s in result["stages"]] == [("ingest", 2.0), ("transform", 10.0)]
+    assert result["total_seconds"] == pytest.approx(12.0)
+    assert result["total_cpu_seconds"] == pytest.approx(6.0)
+    assert [r["total_seconds"] for r in result["repeats"]] == [14.0, 13.0]
+    assert result["peak_rss"] == 12 * 2**20  # the largest of every run, not of the fastest ones
+
+
+def test_a_failed_run_of_a_repeated_day_is_shown_however_slow() -> None:
+    point = _history(28, {"ingest": 2.0, "transform": 3.0}, 5.0, {"ingest": 2.0, "transform": 3.0})
+    point.repeats[1]["transform"] = _step("day_after_28_2_transform", 9.0, status="error: boom")
+    result = history_result(point)
+    assert [s["status"] for s in result["stages"]] == ["ok", "error: boom"]
+    assert result["failed"] == ["day_after_28_2_transform"]
+
+
+def test_the_markdown_gives_every_run_of_a_repeated_day() -> None:
+    short = history_result(_history(28, {"ingest": 2.0}, 5.0, {"ingest": 1.5}))
+    long = history_result(_history(112, {"ingest": 3.0}, 5.0, {"ingest": 4.0}))
+    text = "\n".join(history_lines(history_summary(1.0, [short, long])))
+    assert "| ingest | 1.5 | 0.8 | 3.0 | 1.5 | 2.00 | 2.00 |" in text
+    assert (
+        "Each day ran 2 times from the same state, the history lengths taking turns (28, 112, then again)"
+        in text
+    )
+    assert "The day's totals run by run: after 28 d 2.0 s, 1.5 s; after 112 d 3.0 s, 4.0 s." in text
+    once = history_summary(1.0, [history_result(_history(28, {"ingest": 2.0}))])
+    assert "Each day ran" not in "\n".join(history_lines(once))
+
+
+def test_the_history_axis_runs_each_day_again_from_the_state_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a stand-in for the child runs that records what each one saw of the world: the lengths take
+    turns, each repeat starts from the world as its day's first run found it, the logs of every run stay,
+    and the world ends after the longest history's day, with no copy left beside it."""
+    from lifecycle.bench import __main__ as bench
+
+    calls: list[tuple[str, str]] = []
+
+    def child(task: str, workdir: Path, params: dict[str, Any], label: str | None = None) -> Step:
+        state = workdir / "state.txt"
+        seen = state.read_text() if state.exists() else ""
+        calls.append((label or task, seen))
+        if task in ("generate", "ingest"):  # each changes the world, as the real stages do
+            state.write_text(seen + f"{task}:{params.get('start') or params['as_of']};")
+        (workdir / "current").unlink(missing_ok=True)
+        (workdir / "current").symlink_to("state.txt")
+        (workdir / "_bench").mkdir(exist_ok=True)
+        (workdir / "_bench" / f"{label}.log").write_text("log")
+        return _step(label or task, 1.0, 1.0)
+
+    monkeypatch.setattr(bench, "run_child", child)
+    summary = bench.bench_history(tmp_path, 1.0, [2, 4], repeats=2)
+
+    labels = [label for label, _ in calls]
+    days = [label for label in labels if label.startswith("day_after_") and label.endswith("_ingest")]
+    assert days == [
+        "day_after_2_ingest",
+        "day_after_4_ingest",
+        "day_after_2_repeat2_ingest",
+        "day_after_4_repeat2_ingest",
+    ]
+    seen = dict(calls)
+    assert seen["day_after_2_repeat2_ingest"] == seen["day_after_2_ingest"]
+    assert seen["day_after_4_repeat2_ingest"] == seen["day_after_4_ingest"]
+    assert seen["day_after_4_ingest"].endswith("generate:2024-01-05;")
+    world = tmp_path / "history-1"
+    assert (world / "state.txt").read_text() == seen["day_after_4_ingest"] + "ingest:2024-01-05;"
+    assert (world / "current").is_symlink()
+    assert {f"{label}.log" for label in labels} <= {p.name for p in (world / "_bench").iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history-1"]
+    assert [len(run["repeats"]) for run in summary["runs"]] == [2, 2]
+
+
+def test_the_ratios_weigh_each_side_by_the_time_inside_its_call() -> None:
+    """The child's interpreter start and the bench's bookkeeping around a call belong to neither side."""
+    from lifecycle.bench.harness import ScaleRuns
+    from lifecycle.bench.report import scale_result
+
+    def step(name: str, wall: float, **report: Any) -> Step:
+        return Step(name, wall, 10, 2**20, "ok", report, wall)
+
+    runs = ScaleRuns(
+        scale=10,
+        days=28,
+        stages=[
+            step("ingest", 30.0, events_rows=1000, events_seconds=10.0),
+            step("validate", 9.0, checks_seconds=4.0),
+        ],
+        native_ingest=step("native_ingest", 6.0, rows=1000, call_seconds=5.0),
+        ge_sql=step("ge_sql", 3.0, call_seconds=2.0),
+        full_refresh=step("transform_full_refresh", 45.0, call_seconds=40.0),
+        replay=step("replay", 35.0, call_seconds=32.0),
+        next_day=[
+            step("ingest_next_day", 3.0),
+            step("transform_next_day", 21.0, call_seconds=20.0),
+            step("transform_nothing_new", 19.0, call_seconds=18.0),
+        ],
+    )
+    result = scale_result(runs)
+    ratios = result["ratios"]
+    assert ratios["dbt_vs_raw_sql"] == pytest.approx(40.0 / 32.0)
+    assert ratios["incremental_vs_full"] == pytest.approx(20.0 / 40.0)
+    assert ratios["ingest_vs_native"] == pytest.approx((1000 / 10.0) / (1000 / 5.0))
+    assert ratios["ge_vs_sql"] == pytest.approx(2.0)
+    details = result["details"]
+    assert details["dbt build --full-refresh (process wall s)"] == 45.0  # shown, not weighed
+    assert (
+        details["nothing new ÷ full refresh (incremental_vs_full's floor with these models)"] == 18.0 / 40.0
+    )

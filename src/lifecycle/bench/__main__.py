@@ -2,9 +2,9 @@
 results in ``$LIFECYCLE_DATA_DIR/bench/results.json`` and ``results.md`` (see docs/performance.md).
 
 Scales and days come from ``--scales`` / ``--days`` or the ``BENCH_SCALES`` / ``BENCH_DAYS`` environment
-variables, the history axis from ``--history-scale`` / ``--history-days`` or ``BENCH_HISTORY_SCALE`` /
-``BENCH_HISTORY_DAYS`` (empty: no history axis). ``_child`` as the first argument runs one task in a
-child process (see ``harness``).
+variables, the history axis from ``--history-scale`` / ``--history-days`` / ``--history-repeats`` or
+``BENCH_HISTORY_SCALE`` / ``BENCH_HISTORY_DAYS`` (empty: no history axis) / ``BENCH_HISTORY_REPEATS``.
+``_child`` as the first argument runs one task in a child process (see ``harness``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ DEFAULT_DAYS = 28
 #: (four times the 0.6M source rows of 28 days, generated and built once) while a day still carries data.
 DEFAULT_HISTORY_SCALE = 1.0
 DEFAULT_HISTORY_DAYS = (28, 112)
+#: Each length's day runs twice, the lengths taking turns: one run per length, minutes apart, moved
+#: ``day_growth`` by as much as its margin when the machine's speed drifted between them.
+DEFAULT_HISTORY_REPEATS = 2
 #: Every task a child process can run, by name.
 TASKS: dict[str, Task] = {**STAGE_TASKS, **RUN_STAGE_TASKS, **BASELINE_TASKS}
 
@@ -110,6 +113,9 @@ def bench_scale(root: Path, scale: float, days: int) -> dict[str, Any]:
         ),
         run_child("ingest", workdir, {"as_of": next_day}, label="ingest_next_day"),
         run_child("transform", workdir, {"as_of": next_day}, label="transform_next_day"),
+        # The same build again with nothing new landed: what a day costs whatever its data (dbt's fixed
+        # costs and the work over all history), the floor of incremental_vs_full for these models.
+        run_child("transform", workdir, {"as_of": next_day}, label="transform_nothing_new"),
     ]
     if (artifacts / "run_results.json").exists():  # kept for per-node analysis; the rest is large
         shutil.copyfile(artifacts / "run_results.json", workdir / "_bench" / "full_refresh_run_results.json")
@@ -124,19 +130,51 @@ def _run_day(workdir: Path, day: dt.date, label: str) -> dict[str, Step]:
     return {name: run_child(name, workdir, params[name], label=f"{label}_{name}") for name in RUN_STAGE_TASKS}
 
 
-def bench_history(root: Path, scale: float, history_days: Sequence[int]) -> dict[str, Any]:
+def _snapshot(workdir: Path, snapshot: Path) -> None:
+    """Copy the world (all but the bench's own logs) to ``snapshot``, replacing an older copy."""
+    shutil.rmtree(snapshot, ignore_errors=True)
+
+    def logs(folder: str, _: list[str]) -> list[str]:
+        return ["_bench"] if Path(folder) == workdir else []
+
+    shutil.copytree(workdir, snapshot, symlinks=True, ignore=logs)
+
+
+def _restore(snapshot: Path, workdir: Path, *, consume: bool) -> None:
+    """Put the world of ``snapshot`` back at ``workdir``'s own path (dbt's partial parse and the links
+    inside the world then stay valid), keeping the bench's logs; ``consume`` moves the copy instead of
+    copying it again."""
+    logs, kept = workdir / "_bench", workdir.with_name(workdir.name + ".logs")
+    shutil.rmtree(kept, ignore_errors=True)
+    logs.rename(kept)
+    shutil.rmtree(workdir)
+    if consume:
+        snapshot.rename(workdir)
+    else:
+        shutil.copytree(snapshot, workdir, symlinks=True)
+    kept.rename(logs)
+
+
+def bench_history(root: Path, scale: float, history_days: Sequence[int], repeats: int = 2) -> dict[str, Any]:
     """The history axis: one world at ``scale`` grown to each history length in turn; after each, one more
     day is generated and that day's run (ingest → publish, then docs) timed stage by stage.
 
     One world serves every length: it holds the shorter history and the day after it when it grows to
     the next, as a warehouse does; building each length afresh would add the shorter worlds' cost.
+
+    With ``repeats`` > 1 the world is copied after each day is generated, and once every length has run
+    its day, each length's copy is put back and the day run again, the lengths taking turns (28, 112, 28,
+    112): a slow spell of the machine then falls on both lengths instead of on one. The world ends as it
+    would with one run: after the longest history and its day.
     """
     workdir = root / f"history-{scale:g}"
-    shutil.rmtree(workdir, ignore_errors=True)
+    leftovers = [workdir.with_name(workdir.name + ".logs"), *root.glob(f"{workdir.name}.before-day-*")]
+    for old in [workdir, *leftovers]:  # an interrupted bench leaves its copies
+        shutil.rmtree(old, ignore_errors=True)
     workdir.mkdir(parents=True)
     lengths = " and ".join(str(d) for d in history_days)
     print(f"==> history axis: scale {scale:g}, the day after {lengths} days ({workdir})", flush=True)
-    covered, runs = 0, []
+    covered, points = 0, []
     for days in history_days:
         build: list[Step] = []
         if days > covered:  # the world holds fewer days: generate the rest and run up to its last day
@@ -150,11 +188,20 @@ def bench_history(root: Path, scale: float, history_days: Sequence[int]) -> dict
         print(f"  the day after {days} days ({day}):", flush=True)
         one_day = {"scale": scale, "start": day.isoformat(), "days": 1}
         generate_day = run_child("generate", workdir, one_day, label=f"day_after_{days}_generate")
+        if repeats > 1:
+            _snapshot(workdir, workdir.with_name(f"{workdir.name}.before-day-{days}"))
         stages = _run_day(workdir, day, f"day_after_{days}")
         docs = run_child("docs", workdir, {"as_of": day.isoformat()}, label=f"day_after_{days}_docs")
-        runs.append(history_result(HistoryRuns(days, day.isoformat(), build, generate_day, stages, docs)))
+        points.append(HistoryRuns(days, day.isoformat(), build, generate_day, [stages], docs))
         covered = days + 1
-    return history_summary(scale, runs)
+    for repeat in range(2, repeats + 1):
+        for point in points:
+            days, day = point.history_days, dt.date.fromisoformat(point.day_date)
+            print(f"  the day after {days} days again ({repeat} of {repeats}):", flush=True)
+            snapshot = workdir.with_name(f"{workdir.name}.before-day-{days}")
+            _restore(snapshot, workdir, consume=repeat == repeats)
+            point.repeats.append(_run_day(workdir, day, f"day_after_{days}_repeat{repeat}"))
+    return history_summary(scale, [history_result(point) for point in points])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,6 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=float(os.environ.get("BENCH_HISTORY_SCALE", DEFAULT_HISTORY_SCALE)),
         help="the scale of the history axis",
     )
+    parser.add_argument(
+        "--history-repeats",
+        type=int,
+        default=int(os.environ.get("BENCH_HISTORY_REPEATS", DEFAULT_HISTORY_REPEATS)),
+        help="how often each history length's day runs, the lengths taking turns",
+    )
     default_history = " ".join(str(d) for d in DEFAULT_HISTORY_DAYS)
     parser.add_argument(
         "--history-days",
@@ -184,13 +237,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     history_days = parse_history_days(args.history_days)
     if args.history_scale <= 0:
         parser.error(f"BENCH_HISTORY_SCALE={args.history_scale:g}: give a positive scale, e.g. 1")
+    if args.history_repeats < 1:
+        parser.error(f"BENCH_HISTORY_REPEATS={args.history_repeats}: give a whole number >= 1, e.g. 2")
     settings = load_settings()
     root = settings.data_dir / "bench"
     root.mkdir(parents=True, exist_ok=True)
 
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     runs = [bench_scale(root, scale, args.days) for scale in scales]
-    history = bench_history(root, args.history_scale, history_days) if history_days else None
+    history = (
+        bench_history(root, args.history_scale, history_days, args.history_repeats) if history_days else None
+    )
     results = {
         "started_at": started.isoformat(),
         "days": args.days,
