@@ -9,6 +9,7 @@ so no caller can forget a setting. A DuckDB file has one writer or many readers:
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,16 @@ def rewrite_database(
     fresh.chmod(path.stat().st_mode & 0o777)
     os.replace(fresh, path)
     return before, path.stat().st_size
+
+
+#: The name of ``write_atomic``'s temporary file: ``.<name>.<8 hex digits>.tmp``.
+_UNFINISHED_WRITE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
+
+
+def is_unfinished_write(path: Path) -> bool:
+    """Whether ``path`` is a temporary file ``write_atomic`` left behind (its process was killed before the
+    rename): a listing of a folder's data files leaves it out."""
+    return _UNFINISHED_WRITE.fullmatch(path.name) is not None
 
 
 def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None) -> None:

@@ -684,3 +684,18 @@ def test_defects_never_lose_a_real_event(tmp_path: Path, dirty_world: Path) -> N
         for event_id in (e["event_id"] for e in session)
     }
     assert clean_ids == dirty_human_ids
+
+
+def test_the_manifest_leaves_out_what_a_killed_write_left_behind(tmp_path: Path) -> None:
+    """The ground truth and the manifest are replaced whole (``write_atomic``); a temporary file a killed
+    write left is not a source file, so the manifest does not list it, while any other file is listed."""
+    from lifecycle.generate.ground_truth import write_manifest
+
+    generate(tmp_path, seed=3, scale=0.05, start=START, days=1)
+    listed = manifest(tmp_path)
+    assert "ground_truth.json" in listed
+    (tmp_path / ".ground_truth.json.0123abcd.tmp").write_text("{")
+    (tmp_path / "notes.tmp").write_text("a file of the sources like any other")
+    write_manifest(tmp_path)
+    assert set(manifest(tmp_path)) == {*listed, "notes.tmp"}
+    assert not list(tmp_path.glob(".manifest.json.*"))

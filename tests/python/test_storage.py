@@ -111,6 +111,9 @@ def test_each_write_has_its_own_hidden_temporary_file_beside_the_target(
     for temporary in temporaries:
         assert temporary.parent == tmp_path
         assert temporary.name.startswith(".index.html.") and temporary.suffix == ".tmp"
+        assert storage.is_unfinished_write(temporary)  # what a listing of data files leaves out
+    for data_file in ("index.html", "index.tmp", ".hidden", ".index.html.tmp", ".a.b.notahex1.tmp"):
+        assert not storage.is_unfinished_write(tmp_path / data_file), data_file
 
 
 def test_an_unexpected_error_leaves_its_whole_traceback_in_the_error_log(

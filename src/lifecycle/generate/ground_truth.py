@@ -17,6 +17,7 @@ import numpy as np
 
 from lifecycle.generate.ads import SPEND, final_version
 from lifecycle.generate.state import DAY_SECONDS, STATE_DIR, State, day_start, format_ts
+from lifecycle.storage import is_unfinished_write, write_atomic
 
 GROUND_TRUTH = "ground_truth.json"
 MANIFEST = "manifest.json"
@@ -102,16 +103,19 @@ def _money(cents: np.integer | int) -> float:
 def write_ground_truth(state: State, sources_dir: Path, clock: int | None = None) -> Path:
     path = sources_dir / GROUND_TRUTH
     truth = compute(state, clock)
-    path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
 def write_manifest(sources_dir: Path) -> Path:
-    """sha256 and size of every source file (not the manifest itself, nor the simulator's private state)."""
+    """sha256 and size of every source file (not the manifest itself, nor the simulator's private state,
+    nor a temporary file a killed write left: the manifest lists what a reader of the sources gets)."""
     files = {}
     for path in sorted(p for p in sources_dir.rglob("*") if p.is_file()):
         relative = path.relative_to(sources_dir).as_posix()
         if relative == MANIFEST or relative.startswith(STATE_DIR + "/") or relative.endswith("-journal"):
+            continue
+        if is_unfinished_write(path):
             continue
         digest = hashlib.sha256()
         with path.open("rb") as handle:
@@ -119,5 +123,5 @@ def write_manifest(sources_dir: Path) -> Path:
                 digest.update(block)
         files[relative] = {"sha256": digest.hexdigest(), "size": path.stat().st_size}
     path = sources_dir / MANIFEST
-    path.write_text(json.dumps({"files": files}, indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps({"files": files}, indent=2) + "\n")
     return path
