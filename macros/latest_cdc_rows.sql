@@ -49,13 +49,16 @@
 
 {#- The change log rows an incremental CDC model computes, each with its key's newest landing time as
     `last_ingested_at` (the model's watermark): in an incremental build every change of the keys
-    cdc_changed_keys selects (each key from its whole history), otherwise the whole log. -#}
-{% macro cdc_changes(change_log, key) -%}
+    cdc_changed_keys selects (each key from its whole history), otherwise the whole log. `relation`: the
+    model's import CTE of the log; `change_log`: the log's relation, where the changed keys are looked up.
+    Given the relation and not the CTE, the lookup leaves the CTE read once: DuckDB materializes a CTE
+    that is read more than once, which would copy the whole log on every build. -#}
+{% macro cdc_changes(relation, key, change_log=none) -%}
     select
         change_rows.*,
         max(change_rows._ingested_at) over (partition by change_rows.{{ key }}) as last_ingested_at
-    from {{ change_log }} as change_rows
+    from {{ relation }} as change_rows
     {%- if is_incremental() %}
-        where change_rows.{{ key }} in ({{ cdc_changed_keys(change_log, key) }})
+        where change_rows.{{ key }} in ({{ cdc_changed_keys(change_log or relation, key) }})
     {%- endif %}
 {%- endmacro %}

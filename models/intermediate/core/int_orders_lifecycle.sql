@@ -38,31 +38,49 @@ order_statuses as (
         select * from {{ this }}
     ),
 
+    -- Staging read again for each lookup below, the columns it needs only: DuckDB materializes a CTE
+    -- that is read more than once, which would copy the staged orders and lines on every build.
+    order_landings as (
+        select order_id, last_ingested_at from {{ ref('stg_app__orders') }}
+    ),
+
+    line_landings as (
+        select order_id, last_ingested_at from {{ ref('stg_app__order_items') }}
+    ),
+
+    staged_orders as (
+        select order_id from {{ ref('stg_app__orders') }}
+    ),
+
+    staged_lines as (
+        select order_id from {{ ref('stg_app__order_items') }}
+    ),
+
     staged_line_counts as (
         select
             order_id,
             count(*) as item_count
-        from order_items
+        from staged_lines
         group by order_id
     ),
 
     changed_orders as (
-        select orders.order_id
-        from orders
-        where {{ landed_since_last_build('orders.last_ingested_at', 'last_ingested_at') }}
+        select order_landings.order_id
+        from order_landings
+        where {{ landed_since_last_build('order_landings.last_ingested_at', 'last_ingested_at') }}
         union distinct
-        select order_items.order_id
-        from order_items
-        where {{ landed_since_last_build('order_items.last_ingested_at', 'last_ingested_at') }}
+        select line_landings.order_id
+        from line_landings
+        where {{ landed_since_last_build('line_landings.last_ingested_at', 'last_ingested_at') }}
         union distinct
         select held.order_id
         from held
-        left join orders
-            on held.order_id = orders.order_id
+        left join staged_orders
+            on held.order_id = staged_orders.order_id
         left join staged_line_counts
             on held.order_id = staged_line_counts.order_id
         where
-            orders.order_id is null
+            staged_orders.order_id is null
             or held.item_count != coalesce(staged_line_counts.item_count, 0)
     ),
 {% endif %}

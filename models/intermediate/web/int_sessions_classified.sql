@@ -26,6 +26,14 @@ all_sessions as (
     select * from {{ ref('int_sessions_stitched') }}
 ),
 
+{% if incremental %}
+    -- The same table read a second time, for the landing times only: DuckDB materializes a CTE that is
+    -- read twice, which here would copy every session of the history on every build.
+    session_landings as (
+        select anonymous_id, last_ingested_at from {{ ref('int_sessions_stitched') }}
+    ),
+{% endif %}
+
 bot_user_agents as (
     select * from {{ ref('bot_user_agents') }}
 ),
@@ -35,9 +43,9 @@ sessions as (
     from all_sessions
     {% if incremental %}
         where anonymous_id in (
-            select changed.anonymous_id
-            from all_sessions as changed
-            where {{ landed_since_last_build('changed.last_ingested_at', 'last_ingested_at') }}
+            select session_landings.anonymous_id
+            from session_landings
+            where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
         )
     {% endif %}
 ),

@@ -25,10 +25,16 @@ classified as (
 ),
 
 {% if is_incremental() %}
+-- The same table read a second time, for the landing times only: DuckDB materializes a CTE that is read
+-- twice, which here would copy every session of the history on every build.
+session_landings as (
+    select anonymous_id, last_ingested_at from {{ ref('int_sessions_stitched') }}
+),
+
 changed_visitors as (
-    select distinct sessions.anonymous_id
-    from sessions
-    where {{ landed_since_last_build('sessions.last_ingested_at', 'last_ingested_at') }}
+    select distinct session_landings.anonymous_id
+    from session_landings
+    where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
 ),
 {% endif %}
 

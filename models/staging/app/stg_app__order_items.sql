@@ -13,6 +13,9 @@
     )
 }}
 
+{#- The log itself, where the changed keys and the latest snapshot are looked up. -#}
+{%- set change_log = source('app', 'order_items') %}
+
 with
 
 source as (
@@ -21,11 +24,11 @@ source as (
 
 -- Every change of the lines this build computes, with the line's newest landing time: the watermark.
 changes as (
-    {{ cdc_changes('source', 'order_item_id') }}
+    {{ cdc_changes('source', 'order_item_id', change_log=change_log) }}
 ),
 
 current_rows as (
-    {{ latest_cdc_rows('changes', 'order_item_id', change_log='source', keep_removed=is_incremental()) }}
+    {{ latest_cdc_rows('changes', 'order_item_id', change_log=change_log, keep_removed=is_incremental()) }}
 ),
 
 renamed as (

@@ -14,6 +14,9 @@
     )
 }}
 
+{#- The log itself, where the changed keys and the latest snapshot are looked up. -#}
+{%- set change_log = source('app', 'orders') %}
+
 with
 
 source as (
@@ -22,7 +25,7 @@ source as (
 
 -- Every change of the orders this build computes, with the order's newest landing time: the watermark.
 changes as (
-    {{ cdc_changes('source', 'order_id') }}
+    {{ cdc_changes('source', 'order_id', change_log=change_log) }}
 ),
 
 -- The change log holds every status an order passed through, which the current row alone loses: the
@@ -48,7 +51,7 @@ first_reached as (
 ),
 
 current_rows as (
-    {{ latest_cdc_rows('first_reached', 'order_id', change_log='source', keep_removed=is_incremental()) }}
+    {{ latest_cdc_rows('first_reached', 'order_id', change_log=change_log, keep_removed=is_incremental()) }}
 ),
 
 renamed as (

@@ -12,6 +12,9 @@
     )
 }}
 
+{#- The log itself, where the changed keys and the latest snapshot are looked up. -#}
+{%- set change_log = source('app', 'payments') %}
+
 with
 
 source as (
@@ -20,11 +23,11 @@ source as (
 
 -- Every change of the payments this build computes, with the payment's newest landing time: the watermark.
 changes as (
-    {{ cdc_changes('source', 'payment_id') }}
+    {{ cdc_changes('source', 'payment_id', change_log=change_log) }}
 ),
 
 current_rows as (
-    {{ latest_cdc_rows('changes', 'payment_id', change_log='source', keep_removed=is_incremental()) }}
+    {{ latest_cdc_rows('changes', 'payment_id', change_log=change_log, keep_removed=is_incremental()) }}
 ),
 
 renamed as (
