@@ -21,6 +21,12 @@ events as (
     select * from {{ ref('stg_events__clickstream') }}
 ),
 
+-- The events read a second time, for their times only: DuckDB materializes a CTE that is read twice,
+-- which would copy every event of the history.
+event_times as (
+    select event_time from {{ ref('stg_events__clickstream') }}
+),
+
 placed_events as (
     select distinct order_id
     from events
@@ -29,7 +35,7 @@ placed_events as (
 
 clickstream_until as (
     select max(event_time) - interval 1 hour as judged_until
-    from events
+    from event_times
 ),
 
 matched as (
