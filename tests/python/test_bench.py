@@ -401,6 +401,23 @@ def test_the_ratios_weigh_each_side_by_the_time_inside_its_call() -> None:
     assert ratios["ge_vs_sql"] == pytest.approx(2.0)
     details = result["details"]
     assert details["dbt build --full-refresh (process wall s)"] == 45.0  # shown, not weighed
+    # GE and its SQL twin ran twice, taking turns: each side counts its faster run.
+    runs.ge_again = [
+        step("validate_again", 7.0, checks_seconds=3.0),
+        step("ge_sql_again", 2.0, call_seconds=2.5),
+    ]
+    again = scale_result(runs)
+    assert again["ratios"]["ge_vs_sql"] == pytest.approx(3.0 / 2.0)
+    assert again["details"]["GE checkpoints and plain SQL, the faster run of each (s)"] == {
+        "checkpoints": 3.0,
+        "plain_sql": 2.0,
+    }
+    assert [s["name"] for s in again["comparison_runs"]][:4] == [
+        "native_ingest",
+        "ge_sql",
+        "validate_again",
+        "ge_sql_again",
+    ]
     assert (
         details["nothing new ÷ full refresh (incremental_vs_full's floor with these models)"] == 18.0 / 40.0
     )

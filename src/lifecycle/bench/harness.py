@@ -319,10 +319,13 @@ class ScaleRuns:
     full_refresh: Step
     replay: Step
     next_day: list[Step]
+    #: The GE checkpoints (``validate_again``) and their plain-SQL twin (``ge_sql_again``) run once more.
+    ge_again: list[Step] = field(default_factory=list)
 
     @property
     def comparisons(self) -> list[Step]:
-        return [self.native_ingest, self.ge_sql, self.full_refresh, self.replay, *self.next_day]
+        ge = [self.ge_sql, *self.ge_again]
+        return [self.native_ingest, *ge, self.full_refresh, self.replay, *self.next_day]
 
     def step(self, name: str) -> Step:
         """The run labelled ``name``: a stage (``ingest``) or a comparison (``transform_next_day``)."""
