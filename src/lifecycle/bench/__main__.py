@@ -171,7 +171,7 @@ def bench_history(root: Path, scale: float, history_days: Sequence[int], repeats
     With ``repeats`` > 1 the world is copied after each day is generated, and once every length has run
     its day, each length's copy is put back and the day run again, the lengths taking turns (28, 112, 28,
     112): a slow spell of the machine then falls on both lengths instead of on one. The world ends as it
-    would with one run: after the longest history and its day.
+    would with one run, after the longest history and its day (the docs site is that day's first run's).
     """
     workdir = root / f"history-{scale:g}"
     leftovers = [workdir.with_name(workdir.name + ".logs"), *root.glob(f"{workdir.name}.before-day-*")]
