@@ -5,6 +5,7 @@ No timing assertions here: speed is measured by `make bench`, not asserted.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -421,3 +422,25 @@ def test_the_ratios_weigh_each_side_by_the_time_inside_its_call() -> None:
     assert (
         details["nothing new ÷ full refresh (incremental_vs_full's floor with these models)"] == 18.0 / 40.0
     )
+
+
+def test_a_history_axis_that_cannot_copy_its_world_keeps_the_scales_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lifecycle.bench import __main__ as bench
+
+    def no_space(*_: Any) -> dict[str, Any]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setenv("LIFECYCLE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(
+        bench, "bench_scale", lambda root, scale, days: {**_run(scale, 10.0, 2**29), "failed": []}
+    )
+    monkeypatch.setattr(bench, "bench_history", no_space)
+    assert bench.main(["--scales", "1", "--history-days", "28 112"]) == 1
+    results = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert results["scales"][0]["total_seconds"] == 10.0
+    assert results["history_error"] == "the history axis stopped: [Errno 28] No space left on device"
+    assert results["ratios"]["day_growth"]["met"] is None
+    text = (tmp_path / "bench" / "results.md").read_text()
+    assert "History axis not measured: the history axis stopped: [Errno 28] No space left on device." in text

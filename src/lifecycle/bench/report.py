@@ -446,6 +446,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         lines += _largest_lines(results["scales"][-1])
     if results.get("history"):
         lines += history_lines(results["history"])
+    if results.get("history_error"):
+        lines += ["", f"History axis not measured: {results['history_error']}."]
     return "\n".join(lines) + "\n"
 
 
