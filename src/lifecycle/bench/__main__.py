@@ -136,6 +136,17 @@ def _run_day(workdir: Path, day: dt.date, label: str) -> dict[str, Step]:
     return {name: run_child(name, workdir, params[name], label=f"{label}_{name}") for name in RUN_STAGE_TASKS}
 
 
+def _before_day(workdir: Path, days: int | str) -> Path:
+    """Where the history world is copied before the day after ``days`` days runs (``"*"``: a pattern of
+    all such copies)."""
+    return workdir.with_name(f"{workdir.name}.before-day-{days}")
+
+
+def _kept_logs(workdir: Path) -> Path:
+    """Where the bench's logs wait while a copy of the world is put back."""
+    return workdir.with_name(workdir.name + ".logs")
+
+
 def _snapshot(workdir: Path, snapshot: Path) -> None:
     """Copy the world (all but the bench's own logs) to ``snapshot``, replacing an older copy."""
     shutil.rmtree(snapshot, ignore_errors=True)
@@ -150,7 +161,7 @@ def _restore(snapshot: Path, workdir: Path, *, consume: bool) -> None:
     """Put the world of ``snapshot`` back at ``workdir``'s own path (dbt's partial parse and the links
     inside the world then stay valid), keeping the bench's logs; ``consume`` moves the copy instead of
     copying it again."""
-    logs, kept = workdir / "_bench", workdir.with_name(workdir.name + ".logs")
+    logs, kept = workdir / "_bench", _kept_logs(workdir)
     shutil.rmtree(kept, ignore_errors=True)
     logs.rename(kept)
     shutil.rmtree(workdir)
@@ -174,7 +185,7 @@ def bench_history(root: Path, scale: float, history_days: Sequence[int], repeats
     would with one run, after the longest history and its day (the docs site is that day's first run's).
     """
     workdir = root / f"history-{scale:g}"
-    leftovers = [workdir.with_name(workdir.name + ".logs"), *root.glob(f"{workdir.name}.before-day-*")]
+    leftovers = [_kept_logs(workdir), *root.glob(_before_day(workdir, "*").name)]
     for old in [workdir, *leftovers]:  # an interrupted bench leaves its copies
         shutil.rmtree(old, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -195,7 +206,7 @@ def bench_history(root: Path, scale: float, history_days: Sequence[int], repeats
         one_day = {"scale": scale, "start": day.isoformat(), "days": 1}
         generate_day = run_child("generate", workdir, one_day, label=f"day_after_{days}_generate")
         if repeats > 1:
-            _snapshot(workdir, workdir.with_name(f"{workdir.name}.before-day-{days}"))
+            _snapshot(workdir, _before_day(workdir, days))
         stages = _run_day(workdir, day, f"day_after_{days}")
         docs = run_child("docs", workdir, {"as_of": day.isoformat()}, label=f"day_after_{days}_docs")
         points.append(HistoryRuns(days, day.isoformat(), build, generate_day, [stages], docs))
@@ -204,8 +215,7 @@ def bench_history(root: Path, scale: float, history_days: Sequence[int], repeats
         for point in points:
             days, day = point.history_days, dt.date.fromisoformat(point.day_date)
             print(f"  the day after {days} days again ({repeat} of {repeats}):", flush=True)
-            snapshot = workdir.with_name(f"{workdir.name}.before-day-{days}")
-            _restore(snapshot, workdir, consume=repeat == repeats)
+            _restore(_before_day(workdir, days), workdir, consume=repeat == repeats)
             point.repeats.append(_run_day(workdir, day, f"day_after_{days}_repeat{repeat}"))
     return history_summary(scale, [history_result(point) for point in points])
 

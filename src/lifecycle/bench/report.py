@@ -137,9 +137,8 @@ def _fastest(steps: list[Step], key: str) -> float | None:
 
 def _ge_and_sql_seconds(runs: ScaleRuns) -> tuple[float | None, float | None]:
     """The GE checkpoints' seconds and their plain-SQL twin's, each the faster of its runs."""
-    again = {s.name: s for s in runs.ge_again}
-    checks = [runs.step("validate"), *([again["validate_again"]] if "validate_again" in again else [])]
-    sql = [runs.ge_sql, *([again["ge_sql_again"]] if "ge_sql_again" in again else [])]
+    checks = [runs.step("validate"), *(s for s in runs.ge_again if s.name == "validate_again")]
+    sql = [runs.ge_sql, *(s for s in runs.ge_again if s.name == "ge_sql_again")]
     return _fastest(checks, "checks_seconds"), _fastest(sql, "call_seconds")
 
 
