@@ -16,7 +16,7 @@ import pytest
 
 from lifecycle.bench.__main__ import parse_history_days, parse_scales
 from lifecycle.bench.baselines import dag_order, expectation_sql
-from lifecycle.bench.harness import HistoryRuns, Step, _timed_gate
+from lifecycle.bench.harness import RUN_STAGE_TASKS, HistoryRuns, Step, _timed_gate
 from lifecycle.bench.report import (
     DAY_DOCS,
     DAY_GENERATE,
@@ -340,6 +340,8 @@ def test_the_history_axis_runs_each_day_again_from_the_state_before_it(
         calls.append((label or task, seen))
         if task in ("generate", "ingest"):  # each changes the world, as the real stages do
             state.write_text(seen + f"{task}:{params.get('start') or params['as_of']};")
+        if task == "ingest_daily":
+            state.write_text(seen + f"{task}:{params['first']}..{params['last']};")
         (workdir / "current").unlink(missing_ok=True)
         (workdir / "current").symlink_to("state.txt")
         (workdir / "_bench").mkdir(exist_ok=True)
@@ -358,6 +360,16 @@ def test_the_history_axis_runs_each_day_again_from_the_state_before_it(
         "day_after_4_repeat2_ingest",
     ]
     seen = dict(calls)
+    # The history before the first length lands day by day, all but its last day before that day's run;
+    # the one day the world then lacks before the next length is that length's run itself.
+    assert [label for label in labels if label.startswith("history_")] == [
+        "history_2_generate",
+        "history_2_ingest_daily",
+        *(f"history_2_{stage}" for stage in RUN_STAGE_TASKS),
+        "history_4_generate",
+        *(f"history_4_{stage}" for stage in RUN_STAGE_TASKS),
+    ]
+    assert seen["history_2_ingest"] == "generate:2024-01-01;ingest_daily:2024-01-01..2024-01-01;"
     assert seen["day_after_2_repeat2_ingest"] == seen["day_after_2_ingest"]
     assert seen["day_after_4_repeat2_ingest"] == seen["day_after_4_ingest"]
     assert seen["day_after_4_ingest"].endswith("generate:2024-01-05;")

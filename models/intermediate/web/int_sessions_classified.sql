@@ -22,32 +22,29 @@
 -- or bot-like behaviour.
 with
 
-all_sessions as (
-    select * from {{ ref('int_sessions_stitched') }}
-),
-
 {% if incremental %}
-    -- The same table read a second time, for the landing times only: DuckDB materializes a CTE that is
-    -- read twice, which here would copy every session of the history on every build.
     session_landings as (
         select anonymous_id, last_ingested_at from {{ ref('int_sessions_stitched') }}
+    ),
+
+    changed_visitors as (
+        select session_landings.anonymous_id
+        from session_landings
+        where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
+    ),
+
+    -- The changed visitors' rows only, found by key before any other column is read (rows_of_keys).
+    sessions as (
+        {{ rows_of_keys(ref('int_sessions_stitched'), 'anonymous_id', 'changed_visitors') }}
+    ),
+{% else %}
+    sessions as (
+        select * from {{ ref('int_sessions_stitched') }}
     ),
 {% endif %}
 
 bot_user_agents as (
     select * from {{ ref('bot_user_agents') }}
-),
-
-sessions as (
-    select *
-    from all_sessions
-    {% if incremental %}
-        where anonymous_id in (
-            select session_landings.anonymous_id
-            from session_landings
-            where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
-        )
-    {% endif %}
 ),
 
 declared_bots as (

@@ -16,26 +16,35 @@
 -- so the largest intermediate table is not copied to carry it.
 with
 
-sessions as (
-    select * from {{ ref('int_sessions_stitched') }}
-),
-
-classified as (
-    select * from {{ ref('int_sessions_classified') }}
-),
-
 {% if is_incremental() %}
--- The same table read a second time, for the landing times only: DuckDB materializes a CTE that is read
--- twice, which here would copy every session of the history on every build.
-session_landings as (
-    select anonymous_id, last_ingested_at from {{ ref('int_sessions_stitched') }}
-),
+    -- The table read for the landing times only: a CTE read twice is materialized by DuckDB, which here
+    -- would copy every session of the history on every build.
+    session_landings as (
+        select anonymous_id, last_ingested_at from {{ ref('int_sessions_stitched') }}
+    ),
 
-changed_visitors as (
-    select distinct session_landings.anonymous_id
-    from session_landings
-    where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
-),
+    changed_visitors as (
+        select distinct session_landings.anonymous_id
+        from session_landings
+        where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
+    ),
+
+    -- The changed visitors' rows only, found by key before any other column is read (rows_of_keys).
+    sessions as (
+        {{ rows_of_keys(ref('int_sessions_stitched'), 'anonymous_id', 'changed_visitors') }}
+    ),
+
+    classified as (
+        {{ rows_of_keys(ref('int_sessions_classified'), 'anonymous_id', 'changed_visitors') }}
+    ),
+{% else %}
+    sessions as (
+        select * from {{ ref('int_sessions_stitched') }}
+    ),
+
+    classified as (
+        select * from {{ ref('int_sessions_classified') }}
+    ),
 {% endif %}
 
 human_sessions as (
@@ -43,10 +52,6 @@ human_sessions as (
     from sessions
     inner join classified
         on sessions.session_id = classified.session_id
-    {% if is_incremental() %}
-        inner join changed_visitors
-            on sessions.anonymous_id = changed_visitors.anonymous_id
-    {% endif %}
     where not classified.is_bot
 )
 

@@ -133,6 +133,7 @@ def _run_day(workdir: Path, day: dt.date, label: str) -> dict[str, Step]:
     """The stages of ``lifecycle run`` from ingest to publish for ``day`` (as-of its end), in order."""
     as_of = {"as_of": day.isoformat()}
     params = {name: {} if name == "publish" else as_of for name in RUN_STAGE_TASKS}
+    params["transform"] = {**as_of, "keep_run_results": str(workdir / "_bench" / f"{label}_run_results.json")}
     return {name: run_child(name, workdir, params[name], label=f"{label}_{name}") for name in RUN_STAGE_TASKS}
 
 
@@ -200,6 +201,9 @@ def bench_history(root: Path, scale: float, history_days: Sequence[int], repeats
             print(f"  history of {days} days:", flush=True)
             build.append(run_child("generate", workdir, generate, label=f"history_{days}_generate"))
             last = FIRST_DAY + dt.timedelta(days=days - 1)
+            if last > start:  # every day but the last ingested as of its own end, as a daily feed lands it
+                daily = {"first": start.isoformat(), "last": (last - dt.timedelta(days=1)).isoformat()}
+                build.append(run_child("ingest_daily", workdir, daily, label=f"history_{days}_ingest_daily"))
             build += _run_day(workdir, last, f"history_{days}").values()
         day = FIRST_DAY + dt.timedelta(days=days)
         print(f"  the day after {days} days ({day}):", flush=True)
