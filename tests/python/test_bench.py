@@ -335,6 +335,7 @@ def test_the_history_axis_runs_each_day_again_from_the_state_before_it(
     calls: list[tuple[str, str]] = []
 
     def child(task: str, workdir: Path, params: dict[str, Any], label: str | None = None) -> Step:
+        assert task in bench.TASKS, f"no child task {task!r}"
         state = workdir / "state.txt"
         seen = state.read_text() if state.exists() else ""
         calls.append((label or task, seen))
@@ -379,6 +380,25 @@ def test_the_history_axis_runs_each_day_again_from_the_state_before_it(
     assert {f"{label}.log" for label in labels} <= {p.name for p in (world / "_bench").iterdir()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history-1"]
     assert [len(run["repeats"]) for run in summary["runs"]] == [2, 2]
+
+
+def test_the_stage_table_runs_the_pipeline_stages_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stage of the stage table is a child task and gets its parameters."""
+    from lifecycle.bench import __main__ as bench
+
+    ran: list[tuple[str, dict[str, Any]]] = []
+
+    def child(task: str, workdir: Path, params: dict[str, Any], label: str | None = None) -> Step:
+        assert task in bench.TASKS, f"no child task {task!r}"
+        ran.append((task, params))
+        return _step(label or task, 1.0, 1.0)
+
+    monkeypatch.setattr(bench, "run_child", child)
+    bench._run_stages(tmp_path, 1.0, 2, {"as_of": "2024-01-02"})
+    assert [task for task, _ in ran] == ["generate", "ingest", "transform", "validate", "publish", "docs"]
+    assert ran[0][1] == {"scale": 1.0, "start": "2024-01-01", "days": 2}
 
 
 def test_the_ratios_weigh_each_side_by_the_time_inside_its_call() -> None:

@@ -28,6 +28,7 @@ from lifecycle.bench.harness import (
     Task,
     run_child,
     run_task,
+    task_ingest_daily,
 )
 from lifecycle.bench.report import (
     history_result,
@@ -55,7 +56,12 @@ DEFAULT_HISTORY_DAYS = (28, 112)
 #: ``day_growth`` by as much as its margin when the machine's speed drifted between them.
 DEFAULT_HISTORY_REPEATS = 2
 #: Every task a child process can run, by name.
-TASKS: dict[str, Task] = {**STAGE_TASKS, **RUN_STAGE_TASKS, **BASELINE_TASKS}
+TASKS: dict[str, Task] = {
+    **STAGE_TASKS,
+    **RUN_STAGE_TASKS,
+    **BASELINE_TASKS,
+    "ingest_daily": task_ingest_daily,  # the history axis's world, landed day by day
+}
 
 
 def parse_scales(text: str) -> list[float]:

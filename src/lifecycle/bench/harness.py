@@ -258,7 +258,6 @@ def task_docs(settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
 STAGE_TASKS: dict[str, Task] = {
     "generate": task_generate,
     "ingest": task_ingest,
-    "ingest_daily": task_ingest_daily,
     "transform": task_transform,
     "validate": task_validate,
     "publish": task_publish,
