@@ -147,6 +147,30 @@ def _land_page_view_with_contact_data(settings: Settings) -> None:
         )
 
 
+def _quarantine_lines_about(settings: Settings, customer_id: int) -> None:
+    """Two rejected lines about the deleted person kept whole in the quarantine: an event from the future
+    (valid JSON, with the account's id and e-mail) and a line that is not JSON at all (with the phone).
+    Filed under the largest landed events file, when it landed: a share of it the raw gates accept."""
+    line = f'{{"event_id": "privacy-test-late", "customer_id": {customer_id}, "email": "{DELETED.email}"}}'
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            """
+            with largest as (
+                select _batch_id, _source_file, min(_ingested_at) as landed_at
+                from raw.events_clickstream
+                group by all
+                order by count(*) desc, _source_file
+                limit 1
+            )
+            insert into raw._quarantine
+            select 'events', _batch_id, _source_file, 1000000 + line.n, line.text, line.reason, landed_at
+            from largest, (values (1, $json, 'future: event_time after the as-of'), (2, $text, 'not JSON'))
+                as line(n, text, reason)
+            """,
+            {"json": line, "text": f"call {DELETED.phone} back"},
+        )
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     # purge_days=0: the warehouse file is rewritten by the run that erased, so the byte scan below holds
@@ -159,6 +183,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     _change_emails(settings, (deleted_id, erased_id))
     _land_page_view_with_contact_data(settings)
     run(settings, as_of=AS_OF, world=WORLD, progress=quiet, docs=True)
+    _quarantine_lines_about(settings, deleted_id)
     before = published(settings, FINANCIAL_MARTS)
     with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
         landing = con.execute(
@@ -196,6 +221,17 @@ def test_the_people_were_everywhere_before_the_erasure(world: World):
     assert (world.deleted_id, "source", True) in requests
     assert (world.erased_id, "operator", True) in requests
     assert log and log[0] > 0  # the in-place redaction of raw is logged
+
+
+def test_quarantined_lines_about_a_person_lose_their_data_and_stay(world: World):
+    with duckdb.connect(str(world.settings.warehouse_path), read_only=True) as con:
+        lines = con.execute(
+            "select raw_text from raw._quarantine where line_number > 1000000 order by line_number"
+        ).fetchall()
+    assert [line for (line,) in lines] == [
+        f'{{"event_id":"privacy-test-late","customer_id":{world.deleted_id}}}',
+        "call [erased] back",
+    ]
 
 
 def test_urls_with_contact_data_reach_the_marts_redacted(world: World):

@@ -803,3 +803,22 @@ def test_an_unreadable_batch_record_stops_the_stage_naming_the_file(tmp_path: Pa
     with pytest.raises(LifecycleError, match=r"privacy_batches\.json: unreadable .*lake"):
         apply_privacy(settings, as_of=dt.datetime(2026, 3, 2))
     assert record.read_text() == text
+
+
+def test_what_the_sources_sent_is_searched_without_the_salted_hashes():
+    """Raw holds what the sources sent, and no source has the salt: its whole-history search for the
+    batches to redact leaves the salted hashes out; every other copy is searched for them too."""
+    from lifecycle.privacy.stores import raw_batches_to_redact
+
+    digest = hashlib.sha256(b"salt" + b"ann@example.org").hexdigest()
+    erasure = Erasure((1,), ("ann@example.org", digest), frozenset({"email"}), frozenset({digest}))
+    assert erasure.in_source_data().identifiers == ("ann@example.org",)
+    with duckdb.connect() as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.events as select * from (values ('b1', 'https://x.example/?e=ann@example.org'),"
+            " ('b2', ?), ('b3', 'nothing')) as t(_batch_id, url)",
+            [f"https://x.example/?h={digest}"],
+        )
+        assert raw_batches_to_redact(con, erasure) == {"events": ["b1", "b2"]}
+        assert raw_batches_to_redact(con, erasure.in_source_data()) == {"events": ["b1"]}
