@@ -1,4 +1,4 @@
-{#- The rows of the table `relation` whose `key` is one of those the query or CTE `keys` selects: how an
+{#- The rows of the table `relation` whose `key` is one of those the CTE (or table) `keys` holds: how an
     incremental model reads the whole history of the keys it recomputes.
 
     On DuckDB the rows are found by row id, which reads only the key column of the whole table; DuckDB then

@@ -170,8 +170,8 @@ def quote_ident(name: str) -> str:
 
 #: The raw schema's bookkeeping: what each ingestion batch read and landed, what it quarantined, where each
 #: source's change log was read up to, which files have landed, how the sources' schemas drifted, which
-#: customers must be forgotten (no personal data: the key and the reason) and what erasure and retention
-#: changed in place.
+#: customers must be forgotten (the key and the reason; a reason that names the person is redacted with
+#: them) and what erasure and retention changed in place.
 RAW_BOOKKEEPING_DDL = """
 create schema if not exists raw;
 create table if not exists raw._ingest_log (

@@ -805,20 +805,56 @@ def test_an_unreadable_batch_record_stops_the_stage_naming_the_file(tmp_path: Pa
     assert record.read_text() == text
 
 
-def test_what_the_sources_sent_is_searched_without_the_salted_hashes():
-    """Raw holds what the sources sent, and no source has the salt: its whole-history search for the
-    batches to redact leaves the salted hashes out; every other copy is searched for them too."""
+
+def test_a_hash_is_looked_for_only_in_values_of_its_shape_and_found_anywhere():
+    """The salted hashes leave the platform (the CRM export's contact keys), so a source can send one
+    back: raw is searched for them like every other copy, behind one pass for a 64-hex-digit run."""
+    from lifecycle.privacy.redaction import HASH_SHAPE, holds_identifier
     from lifecycle.privacy.stores import raw_batches_to_redact
 
     digest = hashlib.sha256(b"salt" + b"ann@example.org").hexdigest()
-    erasure = Erasure((1,), ("ann@example.org", digest), frozenset({"email"}), frozenset({digest}))
-    assert erasure.in_source_data().identifiers == ("ann@example.org",)
+    other = hashlib.sha256(b"someone else").hexdigest()
+    erasure = Erasure((1,), ("ann@example.org", digest), frozenset({"email"}))
+    assert HASH_SHAPE in holds_identifier("url", erasure)
     with duckdb.connect() as con:
         con.execute("create schema raw")
         con.execute(
             "create table raw.events as select * from (values ('b1', 'https://x.example/?e=ann@example.org'),"
-            " ('b2', ?), ('b3', 'nothing')) as t(_batch_id, url)",
-            [f"https://x.example/?h={digest}"],
+            " ('b2', ?), ('b3', ?), ('b4', ?), ('b5', 'nothing')) as t(_batch_id, url)",
+            [f"https://x.example/?ck={digest}&u=1", other, digest.upper()],
         )
         assert raw_batches_to_redact(con, erasure) == {"events": ["b1", "b2"]}
-        assert raw_batches_to_redact(con, erasure.in_source_data()) == {"events": ["b1"]}
+
+
+def test_raws_records_lose_the_persons_text_and_keep_the_pipelines_state():
+    """The quarantine's lines, load errors and request reasons are redacted; watermarks, batch ids and
+    manifest paths are the pipeline's state and stay as they are, even where they hold the same digits."""
+    from lifecycle.privacy.stage import redact_records
+
+    phone = "5550123456"
+    erasure = Erasure((7,), ("ann@example.org", phone), frozenset({"email"}))
+    with duckdb.connect() as con:
+        con.execute("attach ':memory:' as warehouse")
+        con.execute("use warehouse")
+        ensure_raw_bookkeeping(con)
+        con.execute(
+            "insert into raw._ingest_log (source, batch_id, watermark_after, status, error)"
+            " values ('app', 'app-1', ?, 'failed', ?)",
+            [f"1{phone}", f"line 3: bad phone {phone}"],
+        )
+        con.execute(
+            "insert into raw._manifest (source, path, size) values ('events', ?, 10)", [f"x/{phone}.gz"]
+        )
+        con.execute(
+            "insert into raw._quarantine (source, batch_id, line_number, raw_text, reason)"
+            " values ('events', 'events-1', 3, ?, ?)",
+            ['{"customer_id": 7, "email": "ann@example.org"}', "future event of ann@example.org"],
+        )
+        changed = redact_records(con, erasure)
+        log = con.execute("select watermark_after, error from raw._ingest_log").fetchall()
+        paths = con.execute("select path from raw._manifest").fetchall()
+        quarantine = con.execute("select raw_text, reason from raw._quarantine").fetchall()
+    assert log == [(f"1{phone}", f"line 3: bad phone {ERASED}")]
+    assert paths == [(f"x/{phone}.gz",)]
+    assert quarantine == [('{"customer_id":7}', f"future event of {ERASED}")]
+    assert set(changed) == {"raw._ingest_log", "raw._quarantine"}

@@ -184,8 +184,9 @@ def task_transform(settings: Settings, params: dict[str, Any]) -> dict[str, Any]
     seconds = time.perf_counter() - started
     if params.get("keep_artifacts"):
         _keep_artifacts(settings, Path(params["keep_artifacts"]))
-    if params.get("keep_run_results"):  # each node's time, to trace what grows between two builds
-        shutil.copyfile(settings.dbt_target_dir / "run_results.json", params["keep_run_results"])
+    results = settings.dbt_target_dir / "run_results.json"
+    if params.get("keep_run_results") and results.exists():  # each node's time, to compare two builds
+        shutil.copyfile(results, params["keep_run_results"])
     statuses = _node_statuses(settings)
     if statuses.get("skipped"):
         status += f" ({statuses['skipped']} nodes skipped)"

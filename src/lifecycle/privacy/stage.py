@@ -87,13 +87,13 @@ def apply_privacy(
         if has_customers:
             report.new_requests = record_source_deletes(con, now)
         everyone, pending = erased_customers(con), pending_customers(con)
-        identifiers, hashes = _identifiers(con, pending, settings) if pending and has_customers else ((), ())
+        identifiers = _identifiers(con, pending, settings) if pending and has_customers else ()
         report.free_text_contacts = _free_text_contacts(con, settings, as_of)
-        erasure = Erasure(tuple(everyone), identifiers + hashes, personal, frozenset(hashes))
+        erasure = Erasure(tuple(everyone), identifiers, personal)
         # Raw names the batches to redact (an erased customer's later changes land in new batches every
         # run). They are recorded before any store changes: once raw is redacted they could not be found
         # again, and a run that stops before the lake has followed is finished by the next.
-        batches = _merge(_pending_batches(settings), raw_batches_to_redact(con, erasure.in_source_data()))
+        batches = _merge(_pending_batches(settings), raw_batches_to_redact(con, erasure))
         _record_pending_batches(settings, batches)
     # Copies outside the warehouse first, the raw tables last: until raw is redacted a failed run can be
     # rerun, because the identifiers that the other stores are searched for are still found there.
@@ -116,14 +116,10 @@ def apply_privacy(
                 progress(f"privacy: {store.name}: {rows} redacted")
     with connect_warehouse(settings) as con:
         changed = redact_catalog(con, "warehouse", erasure, skip_schemas=("raw",))
+        changed.update(redact_records(con, erasure))
         for table, ids in batches.items():
             within = "_batch_id in (" + ", ".join(quote_literal(batch) for batch in ids) + ")"
-            if rows := redact_table(con, "warehouse", "raw", table, erasure.in_source_data(), within=within):
-                changed[f"raw.{table}"] = rows
-        # Raw's own records can quote what a source sent (a quarantined line whole, a load error, an
-        # operator's reason for a request): few rows, searched whole with every rule.
-        for table in _bookkeeping_tables(con):
-            if rows := redact_table(con, "warehouse", "raw", table, erasure):
+            if rows := redact_table(con, "warehouse", "raw", table, erasure, within=within):
                 changed[f"raw.{table}"] = rows
         if batches:
             con.execute("checkpoint")  # the lake is written from what raw has committed
@@ -232,13 +228,27 @@ def _merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:
     return {table: sorted(ids) for table, ids in sorted(merged.items())}
 
 
-def _bookkeeping_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Raw's tables that are the pipeline's records, not landed data (named ``_...``)."""
-    rows = con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database()"
-        " and schema_name = 'raw' and starts_with(table_name, '_') order by 1"
-    ).fetchall()
-    return [table for (table,) in rows]
+#: The free text of raw's bookkeeping tables, which can quote what a source sent or what an operator
+#: typed: a rejected line kept whole and why, a load's error, a request's reason. Their other columns are
+#: the pipeline's own state (watermarks, batch ids, file paths and checksums), which a replaced substring
+#: would corrupt (a changed path makes a file look new, and it is loaded again).
+RECORD_TEXT = {
+    "_quarantine": ("raw_text", "reason"),
+    "_ingest_log": ("error",),
+    "_erasure_requests": ("reason",),
+}
+
+
+def redact_records(con: duckdb.DuckDBPyConnection, erasure: Erasure) -> dict[str, int]:
+    """Apply the erasure to the free text of raw's bookkeeping tables (``RECORD_TEXT``), whole: they are
+    small. Before raw's landed rows, whose redaction removes what the person's identifiers are found by."""
+    changed = {}
+    for table, columns in RECORD_TEXT.items():
+        if _exists(con, "raw", table) and (
+            rows := redact_table(con, "warehouse", "raw", table, erasure, only=columns)
+        ):
+            changed[f"raw.{table}"] = rows
+    return changed
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -252,30 +262,28 @@ def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
 
 def _identifiers(
     con: duckdb.DuckDBPyConnection, customer_ids: list[int], settings: Settings
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The values a person can be found by in text: every e-mail and phone they had and their full name;
-    then the salted hashes of the e-mails and phones (as ``macros/hash_pii.sql`` makes them), which only
-    the platform's own tables can hold. Held in memory for this run only."""
+) -> tuple[str, ...]:
+    """The values a person can be found by in text: every e-mail and phone they had, their full name, and
+    the salted hashes of the e-mails and phones (as ``macros/hash_pii.sql`` makes them; they leave the
+    platform as the CRM export's contact keys, so a source can send them back). Held in memory for this
+    run only."""
     salt = ensure_salt(settings).read_text().strip(" \t\n\r")
     ids = ", ".join(map(str, customer_ids))
     rows = con.execute(
         f"""
         with person as (select * from raw.app_customers where customer_id in ({ids}))
-        select distinct value, hashed from (
-            select email as value, false as hashed from person
-            union all select phone, false from person
-            union all select first_name || ' ' || last_name, false from person
-            union all
-            select sha256(concat($salt, lower(trim(email)))), true from person where email is not null
-            union all
-            select sha256(concat($salt, lower(trim(phone)))), true from person where phone is not null
+        select distinct value from (
+            select email as value from person
+            union all select phone from person
+            union all select first_name || ' ' || last_name from person
+            union all select sha256(concat($salt, lower(trim(email)))) from person where email is not null
+            union all select sha256(concat($salt, lower(trim(phone)))) from person where phone is not null
         )
         where value is not null
         """,
         {"salt": salt},
     ).fetchall()
-    plain = tuple(sorted(str(value) for value, hashed in rows if not hashed))
-    return plain, tuple(sorted(str(value) for value, hashed in rows if hashed))
+    return tuple(sorted(str(r[0]) for r in rows))
 
 
 def _free_text_contacts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.datetime) -> int:
