@@ -805,7 +805,6 @@ def test_an_unreadable_batch_record_stops_the_stage_naming_the_file(tmp_path: Pa
     assert record.read_text() == text
 
 
-
 def test_a_hash_is_looked_for_only_in_values_of_its_shape_and_found_anywhere():
     """The salted hashes leave the platform (the CRM export's contact keys), so a source can send one
     back: raw is searched for them like every other copy, behind one pass for a 64-hex-digit run."""
