@@ -146,9 +146,10 @@ def task_ingest_daily(settings: Settings, params: dict[str, Any]) -> dict[str, A
     for offset in range((last - first).days + 1):
         day = (first + dt.timedelta(days=offset)).isoformat()
         results = ingest(settings, as_of=end_of_day(day))
-        rows += sum(r.rows[0] for r in results)
+        landed = sum(r.rows[0] for r in results)
+        rows += landed
         errors += [f"{day}: {e}" for r in results for e in r.errors]
-        print(f"ingested {day}: {sum(r.rows[0] for r in results):,} rows", flush=True)
+        print(f"ingested {day}: {landed:,} rows", flush=True)
     return {"rows": rows, "call_seconds": time.perf_counter() - started, "errors": errors}
 
 

@@ -144,7 +144,8 @@ def redact_table(
     (default: all)."""
     columns = table_columns(con, catalog, schema, table)
     if only is not None:
-        columns = {name: kind for name, kind in columns.items() if name in set(only)}
+        wanted = set(only)
+        columns = {name: kind for name, kind in columns.items() if name in wanted}
     relation = ".".join(quote_ident(p) for p in (catalog, schema, table))
     scope = f" and ({within})" if within else ""
     changed = 0

@@ -240,13 +240,12 @@ RECORD_TEXT = {
 
 
 def redact_records(con: duckdb.DuckDBPyConnection, erasure: Erasure) -> dict[str, int]:
-    """Apply the erasure to the free text of raw's bookkeeping tables (``RECORD_TEXT``), whole: they are
-    small. Before raw's landed rows, whose redaction removes what the person's identifiers are found by."""
+    """Apply the erasure to the free text of raw's bookkeeping tables (``RECORD_TEXT``, made by
+    ``storage.ensure_raw_bookkeeping``), whole: they are small. Before raw's landed rows, whose redaction
+    removes what the person's identifiers are found by."""
     changed = {}
     for table, columns in RECORD_TEXT.items():
-        if _exists(con, "raw", table) and (
-            rows := redact_table(con, "warehouse", "raw", table, erasure, only=columns)
-        ):
+        if rows := redact_table(con, "warehouse", "raw", table, erasure, only=columns):
             changed[f"raw.{table}"] = rows
     return changed
 
