@@ -19,16 +19,10 @@ events as (
 ),
 
 {% if is_incremental() %}
-    -- The same table read a second time, for the landing times only: DuckDB materializes a CTE that is
-    -- read twice, which here would copy every event of the history on every build.
-    event_landings as (
-        select anonymous_id, ingested_at from {{ ref('stg_events__clickstream') }}
-    ),
-
     changed_visitors as (
-        select distinct event_landings.anonymous_id
-        from event_landings
-        where {{ landed_since_last_build('event_landings.ingested_at', 'last_ingested_at') }}
+        {{ changed_keys(
+            ref('stg_events__clickstream'), 'anonymous_id', 'ingested_at', 'last_ingested_at'
+        ) }}
     ),
 {% endif %}
 

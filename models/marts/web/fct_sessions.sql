@@ -17,16 +17,10 @@
 with
 
 {% if is_incremental() %}
-    -- The table read for the landing times only: a CTE read twice is materialized by DuckDB, which here
-    -- would copy every session of the history on every build.
-    session_landings as (
-        select anonymous_id, last_ingested_at from {{ ref('int_sessions_stitched') }}
-    ),
-
     changed_visitors as (
-        select distinct session_landings.anonymous_id
-        from session_landings
-        where {{ landed_since_last_build('session_landings.last_ingested_at', 'last_ingested_at') }}
+        {{ changed_keys(
+            ref('int_sessions_stitched'), 'anonymous_id', 'last_ingested_at', 'last_ingested_at'
+        ) }}
     ),
 
     -- The changed visitors' rows only, found by key before any other column is read (rows_of_keys).
