@@ -1,12 +1,14 @@
 {#- Incremental, not the folder's table: sessions are the largest fact. Like int_sessions_stitched, the
     unit of work is one visitor: every anonymous_id whose sessions changed since the last build
-    (landed_since_last_build) has all its rows replaced, so late events and re-stitching reach old
-    sessions. -#}
+    (landed_since_last_build) has all its rows recomputed, so late events and re-stitching reach old
+    sessions. Only the sessions that come out different are written (changed_rows, by session_id): a
+    returning visitor's earlier sessions mostly stay as they were. -#}
 {{
     config(
         materialized=incremental_materialization(),
-        incremental_strategy='delete+insert',
+        incremental_strategy='changed_rows',
         unique_key='anonymous_id',
+        row_key='session_id',
         on_schema_change='append_new_columns',
     )
 }}

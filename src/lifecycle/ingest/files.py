@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,17 +63,25 @@ def new_files(
         ).fetchall()
     }
     found = []
-    for path in sorted(root.glob(pattern)):
-        relative = path.relative_to(root.parent).as_posix()
-        arrival = arrived_at(relative)
-        if as_of is not None and arrival is not None and arrival > as_of:
+    # Every file of the history is listed and stat-ed on every run (a redelivery keeps its name), so the
+    # listing works on strings: glob.glob with root_dir, one os.stat each, and the arrival time parsed
+    # only for a file not loaded yet. pathlib's glob and a Path per file took twice as long (0.17 against
+    # 0.07 s for 9,217 events files after 113 days).
+    for name in sorted(glob.glob(pattern, root_dir=root, recursive=True, include_hidden=True)):
+        path = os.path.join(root, name)
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):
             continue
-        size = path.stat().st_size
+        relative = f"{root.name}/{name.replace(os.sep, '/')}"
+        size = status.st_size
         # Same path and size: already loaded. Hashing every historical file on each run would make the
         # daily cost grow with history; the checksum is recorded for audits and redelivery checks.
         if relative in loaded and loaded[relative][0] == size:
             continue
-        found.append(SourceFile(path, relative, size, sha256_of(path)))
+        arrival = arrived_at(relative)
+        if as_of is not None and arrival is not None and arrival > as_of:
+            continue
+        found.append(SourceFile(Path(path), relative, size, sha256_of(Path(path))))
     return found
 
 
