@@ -30,7 +30,7 @@ from lifecycle.privacy.classification import (
     personal_columns,
     tagged_columns,
 )
-from lifecycle.privacy.redaction import ERASED, Erasure, redact_bytes, redact_catalog
+from lifecycle.privacy.redaction import ERASED, Erasure, erased_rows_sql, redact_bytes, redact_catalog
 from lifecycle.privacy.retention import expire
 from lifecycle.storage import ensure_raw_bookkeeping, rewrite_database
 
@@ -75,6 +75,29 @@ def test_identifiers_are_replaced_in_any_text_and_raw_lines_lose_personal_fields
     assert quarantine[2] == f"not json {ERASED}"
     assert pages == [f"/s?q={ERASED}", "/s?q=shoes"]
     assert redact_bytes(b"<td>ann@example.org</td>", ("ann@example.org",)) == f"<td>{ERASED}</td>".encode()
+
+
+def test_json_columns_are_searched_like_any_text():
+    # A source's JSON object (the clickstream's context) can carry an identifier; the value stays JSON.
+    with duckdb.connect() as con:
+        con.execute("create table main.events (event_id varchar, context json)")
+        con.execute(
+            "insert into main.events values"
+            """ ('e1', '{"ip": "10.0.0.1", "contact": "ann@example.org"}'), ('e2', '{"ip": "10.0.0.2"}')"""
+        )
+        erasure = Erasure((1,), ("ann@example.org",), PERSONAL)
+        found = erased_rows_sql({"event_id": "VARCHAR", "context": "JSON"}, erasure)
+        assert found is not None
+        assert con.execute(f"select event_id from main.events where {found}").fetchall() == [("e1",)]
+        changed = redact_catalog(con, "memory", erasure)
+        rows = con.execute(
+            "select event_id, context, json_valid(context) from main.events order by 1"
+        ).fetchall()
+    assert changed == {"main.events": 1}
+    assert rows == [
+        ("e1", f'{{"ip": "10.0.0.1", "contact": "{ERASED}"}}', True),
+        ("e2", '{"ip": "10.0.0.2"}', True),
+    ]
 
 
 def test_many_erasures_at_once_replace_every_identifier():

@@ -93,11 +93,17 @@ def row_rules(columns: dict[str, str], erasure: Erasure) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+#: The column types searched as text. JSON is text too (DuckDB stores it as its VARCHAR): the clickstream's
+#: ``context`` is an object a source fills as it likes, and an identifier in it is a copy like any other.
+TEXT_TYPES = frozenset({"VARCHAR", "JSON"})
+
+
 def text_columns(columns: dict[str, str], erasure: Erasure) -> list[str]:
-    """The columns (quoted) searched for the erasure's identifiers: every text column, if there are any."""
+    """The columns (quoted) searched for the erasure's identifiers: every text column (``TEXT_TYPES``), if
+    there are any identifiers."""
     if not erasure.customer_ids or not _needles(erasure.identifiers):
         return []
-    return [quote_ident(c) for c, t in columns.items() if t == "VARCHAR"]
+    return [quote_ident(c) for c, t in columns.items() if t in TEXT_TYPES]
 
 
 def holds_identifier(column: str, erasure: Erasure) -> str:
