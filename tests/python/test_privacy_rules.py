@@ -124,6 +124,7 @@ def test_identifiers_are_matched_as_written_not_as_patterns(search: str, monkeyp
 
     if search == "regular expression":
         monkeypatch.setattr(redaction, "CONTAINS_LIMIT", 0)
+        monkeypatch.setattr(redaction, "COPY_CONTAINS_LIMIT", 0)
     phone, email = "+1 (555) 010-2000", "a.b+c@example.org"
     with duckdb.connect() as con:
         con.execute("create table main.notes (note varchar)")
@@ -137,6 +138,35 @@ def test_identifiers_are_matched_as_written_not_as_patterns(search: str, monkeyp
     assert notes == sorted(
         [f"call {ERASED}", "call 1 555 010-2000", f"mail {ERASED}", "mail aXbbc@example.org"]
     )
+
+
+@pytest.mark.parametrize("search", ["contains", "regular expression"])
+def test_each_kind_of_identifier_is_found_behind_its_guard(search: str, monkeypatch: pytest.MonkeyPatch):
+    # The search looks for a needle only in values holding its guard character (GUARD_CHARACTERS) or, for
+    # a needle with none (a salted hash, bare digits), in values at least as long: every kind is still
+    # found inside other text, and a value with the guard but not the needle is left alone.
+    from lifecycle.privacy import redaction
+
+    if search == "regular expression":
+        monkeypatch.setattr(redaction, "CONTAINS_LIMIT", 0)
+        monkeypatch.setattr(redaction, "COPY_CONTAINS_LIMIT", 0)
+    digest = hashlib.sha256(b"ann").hexdigest()
+    identifiers = (digest, "0612345678", "ann.lee@example.org", "Ann Lee")
+    values = {
+        f"key={digest};": f"key={ERASED};",
+        "tel:0612345678#": f"tel:{ERASED}#",
+        "q=ann.lee%40example.org&x": f"q={ERASED}&x",
+        "Dear Ann+Lee,": f"Dear {ERASED},",
+        "Dear Ann Smith, mail bob@example.org": "Dear Ann Smith, mail bob@example.org",
+        digest[:40]: digest[:40],
+    }
+    with duckdb.connect() as con:
+        con.execute("create table main.notes (note varchar)")
+        con.executemany("insert into main.notes values (?)", [[v] for v in values])
+        changed = redact_catalog(con, "memory", Erasure((1,), identifiers, PERSONAL))
+        notes = sorted(r[0] for r in con.execute("select note from main.notes").fetchall())
+    assert changed == {"main.notes": 4}
+    assert notes == sorted(values.values())
 
 
 def test_a_lake_file_without_the_person_is_left_untouched(tmp_path: Path):
