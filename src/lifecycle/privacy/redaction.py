@@ -35,9 +35,10 @@ PATTERN_BATCH = 500
 #: Measured on the clickstream's raw text after 113 days, as a WHERE with the guards below: 44 needles
 #: (four people) 0.46 s against 0.75 s, 88 needles 0.71 against 0.75 s, 176 needles 1.23 against 0.77 s.
 CONTAINS_LIMIT = 80
-#: The same limit for the condition of a copy's CASE (redacted_rows), which DuckDB evaluates less
-#: selectively than a WHERE: copying the published database with 44 needles took 3.0 s with contains()
-#: against 1.7 s with RE2.
+#: The same limit for the conditions redacted_rows evaluates on a query's rows (a copy's count and its
+#: CASE), not in a table scan's filter, where DuckDB evaluates a contains() once per distinct value of a
+#: dictionary-compressed column: redacting the published database for four people (44 needles) took
+#: 3.0 s with contains() against 1.7 s with RE2.
 COPY_CONTAINS_LIMIT = 30
 #: A needle is looked for only in the values holding its first character of these (every form of an
 #: e-mail has "@" or "%40", of a full name or a phone " " or "+"): a value without that character cannot
@@ -223,7 +224,9 @@ def redacted_rows(
     # holding an identifier per text column: the rules with nothing to change are left out of the query.
     # The same conditions as a WHERE first: DuckDB evaluates a WHERE's disjunction guard by guard on
     # the rows still undecided (GUARD_CHARACTERS), an aggregate's FILTER on every row.
-    found = [f"{_FLAG}{i}" for i in range(len(rules))] + [holds_identifier(c, erasure) for c in texts]
+    found = [f"{_FLAG}{i}" for i in range(len(rules))] + [
+        holds_identifier(c, erasure, contains_limit=COPY_CONTAINS_LIMIT) for c in texts
+    ]
     counts = ", ".join(f"count(*) filter (where {f})" for f in found)
     row = con.execute(
         f"select {counts} from ({_apply(rows, rules, flag=True)}) where {' or '.join(found)}"
