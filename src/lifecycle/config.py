@@ -54,6 +54,10 @@ class Settings:
     #: reads them) before the file is rewritten: a rewrite copies the whole warehouse, so doing it once per
     #: period keeps a day's run from costing the warehouse's size. 0: on every run that removed something.
     purge_days: int = 7
+    #: Days between rewrites of the warehouse file that compact it: dbt builds without DuckDB's vacuum
+    #: (``max_vacuum_tasks`` 0 in profiles.yml), so the rows incremental models delete stay in their row
+    #: groups until the file is rewritten (docs/performance.md, ``day_growth``). A purge rewrite counts.
+    compact_days: int = 7
     #: Third-party CSS/JS that the Data Docs pages load, fetched from npm by `make` into the virtual
     #: environment (lifecycle.quality.data_docs_assets).
     web_assets_dir: Path = Path(sys.prefix) / "web-assets"
@@ -154,6 +158,9 @@ def load_settings() -> Settings:
     purge = os.environ.get("LIFECYCLE_PURGE_DAYS", "7")
     if not purge.isdigit():
         raise ValueError(f"LIFECYCLE_PURGE_DAYS={purge!r}: expected a whole number of days, 0 or more")
+    compact = os.environ.get("LIFECYCLE_COMPACT_DAYS", "7")
+    if not compact.isdigit() or int(compact) < 1:
+        raise ValueError(f"LIFECYCLE_COMPACT_DAYS={compact!r}: expected a whole number of days, at least 1")
     return Settings(
         data_dir=data_dir,
         dbt_target=os.environ.get("LIFECYCLE_DBT_TARGET", "dev"),
@@ -169,6 +176,7 @@ def load_settings() -> Settings:
         postgres_dir_override=Path(postgres_dir).resolve() if postgres_dir else None,
         retention_days=int(retention),
         purge_days=int(purge),
+        compact_days=int(compact),
         spark_warehouse=Path(spark_warehouse).resolve() if spark_warehouse else None,
         **({"web_assets_dir": Path(assets).resolve()} if assets else {}),
     )

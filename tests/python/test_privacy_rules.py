@@ -795,6 +795,52 @@ def test_the_warehouse_file_is_rewritten_once_the_oldest_removal_is_a_purge_peri
     assert report.sizes is None and report.purge_due is None and inode() == rewritten
 
 
+def test_the_warehouse_file_is_compacted_every_compact_days_without_removals(tmp_path: Path):
+    # dbt builds without DuckDB's vacuum, so rows a model deleted stay in the file until it is rewritten.
+    from lifecycle.privacy import apply_privacy
+
+    settings, con = aged_world(tmp_path)
+    con.close()
+    settings = Settings(data_dir=settings.data_dir, retention_days=4000, purge_days=7, compact_days=3)
+    as_of = dt.datetime(2026, 3, 2)
+
+    def inode() -> int:
+        return settings.warehouse_path.stat().st_ino
+
+    first = inode()
+    # Nothing removed: the first run starts the period, the next within it leaves the file alone.
+    for day in (0, 2):
+        report = apply_privacy(settings, as_of=as_of + dt.timedelta(days=day))
+        assert report.sizes is None and report.purge_due is None and inode() == first
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("set max_vacuum_tasks = 0")
+        con.execute(
+            "create table main.sessions as select range as id, md5(range::varchar) as v from range(300000)"
+        )
+        con.execute("checkpoint")
+        con.execute("delete from main.sessions where id % 10 != 0")
+    report = apply_privacy(settings, as_of=as_of + dt.timedelta(days=3))
+    assert report.sizes is not None and report.sizes[1] < report.sizes[0] and inode() != first
+    assert "compaction" in report.summary()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*), sum(id) from main.sessions").fetchone() == (
+            30000,
+            sum(range(0, 300000, 10)),
+        )
+    compacted = inode()
+    report = apply_privacy(settings, as_of=as_of + dt.timedelta(days=4))
+    assert report.sizes is None and inode() == compacted
+
+
+def test_the_build_runs_without_vacuum_in_the_warehouse_targets():
+    # What the compaction above stands in for: the warehouse's targets leave deleted rows to it.
+    outputs = yaml.safe_load((PROJECT_DIR / "profiles.yml").read_text())["lifecycle"]["outputs"]
+    assert {name: outputs[name]["settings"].get("max_vacuum_tasks") for name in ("dev", "ci")} == {
+        "dev": 0,
+        "ci": 0,
+    }
+
+
 def test_with_no_purge_period_the_run_that_removes_rewrites_the_file(tmp_path: Path):
     from lifecycle.privacy import apply_privacy
 

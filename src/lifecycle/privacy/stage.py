@@ -3,9 +3,10 @@ warehouse so that what was removed is not left in its free blocks.
 
 What a run removes is gone from every table at once; the warehouse's free blocks, which no query reads,
 are cleared by rewriting the whole file once the oldest removal not yet cleared is ``purge_days`` old
-(``LIFECYCLE_PURGE_DAYS``). The copies readers hold (the current publication, its exports, the lake) are
-rewritten at once; publications that are no longer current are removed instead
-(``publish.remove_superseded``).
+(``LIFECYCLE_PURGE_DAYS``), and at least every ``compact_days`` (``LIFECYCLE_COMPACT_DAYS``), which also
+compacts the rows dbt's incremental models deleted (dbt runs without DuckDB's vacuum). The copies
+readers hold (the current publication, its exports, the lake) are rewritten at once; publications
+that are no longer current are removed instead (``publish.remove_superseded``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class PrivacyReport:
     sizes: tuple[int, int] | None = None
     #: When the warehouse holds removed values in free blocks: the as-of by which it is rewritten.
     purge_due: dt.datetime | None = None
+    #: Why the warehouse file was rewritten (``sizes``): the purge or the periodic compaction.
+    rewrite_reason: str | None = None
 
     def summary(self) -> str:
         parts = [
@@ -65,7 +68,10 @@ class PrivacyReport:
         if self.lake_expired:
             parts.append(f"{sum(self.lake_expired.values())} row(s) removed from the Parquet lake")
         if self.sizes:
-            parts.append(f"warehouse {self.sizes[0] / 1e6:.1f} → {self.sizes[1] / 1e6:.1f} MB")
+            parts.append(
+                f"warehouse file rewritten ({self.rewrite_reason}):"
+                f" {self.sizes[0] / 1e6:.1f} → {self.sizes[1] / 1e6:.1f} MB"
+            )
         elif self.purge_due:
             parts.append(f"warehouse file rewritten by {self.purge_due:%Y-%m-%d} (LIFECYCLE_PURGE_DAYS)")
         return "; ".join(parts)
@@ -162,11 +168,38 @@ def apply_privacy(
         _record_unpurged(settings, since)
     if since is not None:
         report.purge_due = since + dt.timedelta(days=settings.purge_days)
-        if as_of >= report.purge_due:
-            report.sizes = rewrite_database(settings.warehouse_path, settings=settings)
-            _record_unpurged(settings, None)
-            report.purge_due = None
+    compacted = _compacted_at(settings)
+    if compacted is None or as_of < compacted:
+        compacted = as_of  # the first run starts the period; a replayed earlier day starts it again
+        _write_record(_compacted_path(settings), {"as_of": as_of.isoformat()})
+    purge = report.purge_due is not None and as_of >= report.purge_due
+    if purge or as_of >= compacted + dt.timedelta(days=settings.compact_days):
+        # One rewrite does both: the fresh file holds neither removed values nor deleted rows.
+        report.rewrite_reason = "purge" if purge else "compaction (LIFECYCLE_COMPACT_DAYS)"
+        report.sizes = rewrite_database(settings.warehouse_path, settings=settings)
+        _write_record(_compacted_path(settings), {"as_of": as_of.isoformat()})
+        _record_unpurged(settings, None)
+        report.purge_due = None
     return report
+
+
+def _compacted_path(settings: Settings) -> Path:
+    return settings.state_dir / "warehouse_compacted.json"
+
+
+def _compacted_at(settings: Settings) -> dt.datetime | None:
+    """The as-of of the warehouse file's last rewrite (purge or compaction); None before the first run.
+
+    dbt builds without DuckDB's vacuum (profiles.yml), so the rows that incremental models delete stay in
+    their row groups, skipped by every read, until the file is rewritten; the rewrite every
+    ``compact_days`` bounds them to that many days of a model's deletes."""
+    path = _compacted_path(settings)
+    if not path.exists():
+        return None
+    try:
+        return dt.datetime.fromisoformat(json.loads(path.read_text())["as_of"])
+    except (ValueError, KeyError, TypeError):
+        return dt.datetime.min  # unreadable: the next run rewrites the file and records it again
 
 
 def _unpurged_path(settings: Settings) -> Path:
