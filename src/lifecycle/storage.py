@@ -21,12 +21,19 @@ from lifecycle.config import Settings, load_settings
 
 
 def duckdb_config(settings: Settings) -> dict[str, str]:
-    """The DuckDB settings of profiles.yml, from the same environment variables and defaults."""
+    """The DuckDB settings of profiles.yml, from the same environment variables and defaults.
+
+    No vacuum at checkpoints, as in dbt's targets: a checkpoint vacuums every table's row groups with
+    deleted rows, whoever deleted them, so a connection that wrote one row after a build paid for the
+    build's deletes (1.7 s after 112 days). The privacy stage compacts the warehouse by rewriting it
+    every ``compact_days`` instead (docs/performance.md, "day_growth").
+    """
     temp = os.environ.get("LIFECYCLE_DUCKDB_TEMP_DIR", str(settings.data_dir / "tmp"))
     return {
         "threads": os.environ.get("LIFECYCLE_DUCKDB_THREADS", "2"),
         "memory_limit": os.environ.get("LIFECYCLE_DUCKDB_MEMORY_LIMIT", "4GB"),
         "temp_directory": temp,
+        "max_vacuum_tasks": "0",
     }
 
 
