@@ -235,6 +235,9 @@ def _copy_marts(
     target = folder / "analytics.duckdb"
     marts_dir = folder / "exports" / "marts"
     with connect(settings=settings) as con:
+        # The copies keep no row order, as dbt's tables in the warehouse keep none (profiles.yml): DuckDB
+        # then writes each thread's rows as they come instead of putting them back in the scan's order.
+        con.execute("set preserve_insertion_order = false")
         try:
             con.execute(f"attach {quote_literal(settings.warehouse_path)} as warehouse (read_only)")
         except duckdb.IOException as error:
