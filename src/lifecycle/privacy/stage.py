@@ -190,16 +190,10 @@ def _compacted_path(settings: Settings) -> Path:
 def _compacted_at(settings: Settings) -> dt.datetime | None:
     """The as-of of the warehouse file's last rewrite (purge or compaction); None before the first run.
 
-    dbt builds without DuckDB's vacuum (profiles.yml), so the rows that incremental models delete stay in
-    their row groups, skipped by every read, until the file is rewritten; the rewrite every
-    ``compact_days`` bounds them to that many days of a model's deletes."""
-    path = _compacted_path(settings)
-    if not path.exists():
-        return None
-    try:
-        return dt.datetime.fromisoformat(json.loads(path.read_text())["as_of"])
-    except (ValueError, KeyError, TypeError):
-        return dt.datetime.min  # unreadable: the next run rewrites the file and records it again
+    No connection runs DuckDB's vacuum (``storage.duckdb_config``, profiles.yml), so the rows that
+    incremental models delete stay in their row groups, skipped by every read, until the file is
+    rewritten; the rewrite every ``compact_days`` bounds them to that many days of a model's deletes."""
+    return _recorded_instant(_compacted_path(settings), "as_of")
 
 
 def _unpurged_path(settings: Settings) -> Path:
@@ -208,13 +202,20 @@ def _unpurged_path(settings: Settings) -> Path:
 
 def _unpurged_since(settings: Settings) -> dt.datetime | None:
     """The as-of of the oldest removal whose values may still sit in the warehouse's free blocks."""
-    path = _unpurged_path(settings)
+    return _recorded_instant(_unpurged_path(settings), "since")
+
+
+def _recorded_instant(path: Path, key: str) -> dt.datetime | None:
+    """The instant under ``key`` in the state record at ``path``; None without the record.
+
+    An unreadable record reads as the earliest instant, so the next run rewrites the warehouse file and
+    records it again."""
     if not path.exists():
         return None
     try:
-        return dt.datetime.fromisoformat(json.loads(path.read_text())["since"])
+        return dt.datetime.fromisoformat(json.loads(path.read_text())[key])
     except (ValueError, KeyError, TypeError):
-        return dt.datetime.min  # unreadable: assume the oldest, so the next run rewrites the file
+        return dt.datetime.min
 
 
 def _record_unpurged(settings: Settings, since: dt.datetime | None) -> None:
