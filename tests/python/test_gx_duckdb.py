@@ -266,3 +266,67 @@ def test_columns_come_from_the_fallback_without_the_catalog_queries_ge_alone_sen
         "GE no longer asks DuckDB's catalog for a table's columns and key (patch 2 in"
         " src/lifecycle/quality/gx_duckdb.py): going straight to the fallback may no longer be needed."
     )
+
+
+def _checkpoint(context: Any, warehouse: Path) -> Any:
+    """A checkpoint of one validation definition (one suite, one expectation on ``marts.t``), all added."""
+    source = context.data_sources.add_sql(
+        "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
+    )
+    batch = source.add_table_asset("t", table_name="t", schema_name="marts").add_batch_definition_whole_table(
+        "all"
+    )
+    suite = context.suites.add(gx.ExpectationSuite("t", expectations=[gxe.ExpectColumnToExist(column="day")]))
+    definition = gx.ValidationDefinition(name="t", data=batch, suite=suite)
+    definition = context.validation_definitions.add(definition)
+    return context.checkpoints.add(gx.Checkpoint(name="c", validation_definitions=[definition]))
+
+
+def _suite_freshness_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the suites GE compares with their stored copy from now on."""
+    checked: list[str] = []
+    upstream = gx.ExpectationSuite.is_fresh
+
+    def is_fresh(suite: Any) -> Any:
+        checked.append(suite.name)
+        return upstream(suite)
+
+    monkeypatch.setattr(gx.ExpectationSuite, "is_fresh", is_fresh)
+    return checked
+
+
+def test_an_ephemeral_checkpoint_runs_without_comparing_its_suites_with_the_store_as_ge_alone_does(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from great_expectations.checkpoint.checkpoint import Checkpoint
+    from great_expectations.core.validation_definition import ValidationDefinition
+
+    gx_duckdb.install()
+    checkpoint = _checkpoint(gx.get_context(mode="ephemeral"), warehouse)
+    checked = _suite_freshness_checks(monkeypatch)
+
+    assert checkpoint.run().success
+    assert checked == []
+
+    monkeypatch.setattr(ValidationDefinition, "is_fresh", ValidationDefinition.is_fresh.__wrapped__)
+    monkeypatch.setattr(Checkpoint, "is_fresh", Checkpoint.is_fresh.__wrapped__)
+    assert checkpoint.run().success
+    assert checked and set(checked) == {"t"}  # GE alone: by the checkpoint, then again by the definition
+
+
+def test_a_definition_never_added_or_outside_an_ephemeral_context_keeps_ges_freshness_check(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gx_duckdb.install()
+    context = gx.get_context(mode="ephemeral")
+    added = _checkpoint(context, warehouse).validation_definitions[0]
+    unadded = gx.ValidationDefinition(name="other", data=added.data, suite=added.suite)
+    diagnostics = unadded.is_fresh()
+    assert not diagnostics.success
+    assert "must be added to the DataContext" in str(diagnostics.errors[0])
+
+    file_context = gx.get_context(mode="file", project_root_dir=str(tmp_path / "gx_project"))
+    checkpoint = _checkpoint(file_context, warehouse)
+    checked = _suite_freshness_checks(monkeypatch)
+    assert checkpoint.run().success
+    assert checked and set(checked) == {"t"}
