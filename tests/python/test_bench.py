@@ -5,6 +5,7 @@ No timing assertions here: speed is measured by `make bench`, not asserted.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
@@ -454,6 +455,12 @@ def test_the_ratios_weigh_each_side_by_the_time_inside_its_call() -> None:
     assert (
         details["nothing new ÷ full refresh (incremental_vs_full's floor with these models)"] == 18.0 / 40.0
     )
+    floor = "events loading floor (our reading and numbered lines, one parse per line, nothing judged)"
+    assert details[floor] is None  # not measured: no such run
+    runs.events_floor = step("events_floor", 4.0, rows=1000, call_seconds=2.5)
+    with_floor = scale_result(runs)
+    assert with_floor["details"][floor]["vs_read_json"] == pytest.approx((1000 / 2.5) / (1000 / 5.0))
+    assert [s["name"] for s in with_floor["comparison_runs"]][:2] == ["native_ingest", "events_floor"]
 
 
 def test_a_history_axis_that_cannot_copy_its_world_keeps_the_scales_results(
@@ -476,3 +483,31 @@ def test_a_history_axis_that_cannot_copy_its_world_keeps_the_scales_results(
     assert results["ratios"]["day_growth"]["met"] is None
     text = (tmp_path / "bench" / "results.md").read_text()
     assert "History axis not measured: the history axis stopped: [Errno 28] No space left on device." in text
+
+
+def test_the_events_floor_lands_each_non_blank_line_of_the_loaded_files_once(tmp_path: Path) -> None:
+    """The floor reads the files ingestion loaded (its manifest) with the loader's own reading and numbering;
+    a malformed line becomes a row of NULLs, as in read_json with ignore_errors, and blank lines none."""
+    from lifecycle.bench.baselines import task_events_floor
+    from lifecycle.config import Settings
+    from lifecycle.storage import connect_warehouse, ensure_raw_bookkeeping
+
+    settings = Settings(data_dir=tmp_path)
+    files = {
+        "events/date=2024-01-01/hour=00/a.json.gz": '{"event_id": "e1", "customer_id": 7}\n\nnot json\n',
+        "events/date=2024-01-01/hour=01/b.json.gz": '{"event_id": "e2", "event_time": "2024-01-01T01:00Z"}\n',
+        "events/date=2024-01-01/hour=02/unloaded.json.gz": '{"event_id": "e3"}\n',
+    }
+    for relative, text in files.items():
+        path = settings.sources_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(text.encode()))
+    with connect_warehouse(settings) as con:
+        ensure_raw_bookkeeping(con)
+        for relative in list(files)[:2]:
+            con.execute("insert into raw._manifest (source, path) values ('events', ?)", [relative])
+
+    report = task_events_floor(settings, {})
+
+    assert report["rows"] == 3 and report["files"] == 2
+    assert not (tmp_path / "floor.duckdb").exists()

@@ -342,11 +342,14 @@ class ScaleRuns:
     next_day: list[Step]
     #: The GE checkpoints (``validate_again``) and their plain-SQL twin (``ge_sql_again``) run once more.
     ge_again: list[Step] = field(default_factory=list)
+    #: The floor of our events loading: its reading and numbering of lines, one parse per line, no judging.
+    events_floor: Step | None = None
 
     @property
     def comparisons(self) -> list[Step]:
         ge = [self.ge_sql, *self.ge_again]
-        return [self.native_ingest, *ge, self.full_refresh, self.replay, *self.next_day]
+        floor = [self.events_floor] if self.events_floor else []
+        return [self.native_ingest, *floor, *ge, self.full_refresh, self.replay, *self.next_day]
 
     def step(self, name: str) -> Step:
         """The run labelled ``name``: a stage (``ingest``) or a comparison (``transform_next_day``)."""

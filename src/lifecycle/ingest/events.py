@@ -87,25 +87,36 @@ def load_events(
         return [], []
     batches: list[Batch] = []
     errors: list[str] = []
-    files: list[SourceFile] = []
+    for chunk in read_chunks(new_files(con, events_dir, "**/*.json.gz", SOURCE, as_of)):
+        if isinstance(chunk, LifecycleError):
+            errors.append(str(chunk))
+            log_failure(con, SOURCE, str(chunk), as_of)
+            continue
+        batches.append(_land(con, *chunk, as_of))
+    return batches, errors
+
+
+def read_chunks(files: list[SourceFile]) -> Iterator[tuple[list[SourceFile], list[str]] | LifecycleError]:
+    """The files and their texts in order, in chunks of at most ``CHUNK_BYTES`` decompressed bytes or
+    ``chunk_rows(CHUNK_LINES)`` lines (the last file may go over); a file that cannot be read comes alone,
+    as its error. The next files are decompressed while the caller lands a chunk."""
+    chunk: list[SourceFile] = []
     texts: list[str] = []
     size = lines = 0
     max_lines = chunk_rows(CHUNK_LINES)
-    for file, text in _read_ahead(new_files(con, events_dir, "**/*.json.gz", SOURCE, as_of)):
+    for file, text in _read_ahead(files):
         if isinstance(text, LifecycleError):
-            errors.append(str(text))
-            log_failure(con, SOURCE, str(text), as_of)
+            yield text
             continue
-        files.append(file)
+        chunk.append(file)
         texts.append(text)
         size += len(text)
         lines += text.count("\n")
         if size >= CHUNK_BYTES or lines >= max_lines:
-            batches.append(_land(con, files, texts, as_of))
-            files, texts, size, lines = [], [], 0, 0
-    if files:
-        batches.append(_land(con, files, texts, as_of))
-    return batches, errors
+            yield chunk, texts
+            chunk, texts, size, lines = [], [], 0, 0
+    if chunk:
+        yield chunk, texts
 
 
 def _read_ahead(files: list[SourceFile]) -> Iterator[tuple[SourceFile, str | LifecycleError]]:
@@ -140,7 +151,7 @@ def _land(
     try:
         # The temp tables are this connection's own scratch space, so they are filled outside the
         # transaction: DuckDB scans a table created inside an open transaction with a single thread.
-        _split_lines(con, files, texts)
+        split_lines(con, files, texts)
         _judge_lines(con, as_of)
         # Everything that lands in raw (rows, quarantine, drift, manifest, log) commits together.
         with transaction(con):
@@ -152,7 +163,7 @@ def _land(
     return batch
 
 
-def _split_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts: list[str]) -> None:
+def split_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], texts: list[str]) -> None:
     """``_lines``: (file, line number, text) of every non-blank line, numbered as in its file.
 
     Empties ``texts``: once DuckDB holds the lines, the Python copy of the chunk is let go. (A line that
