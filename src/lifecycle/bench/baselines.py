@@ -1,9 +1,9 @@
 """The benchmark's baselines: the same work as a lifecycle stage, done without the platform.
 
-DuckDB's ``read_json`` over the event files ingestion loaded (against our ingestion, with the floor of our way
-of reading them between the two), dbt's compiled SQL run
-directly in DuckDB (against ``dbt build``), and the expectation suites as plain SQL queries (against Great
-Expectations). Each is a harness task, run in its own child process like the stages.
+DuckDB's ``read_json`` over the event files ingestion loaded (against our ingestion; beside it the floor of
+the loader's own way of reading them), dbt's compiled SQL run directly in DuckDB (against ``dbt build``), and
+the expectation suites as plain SQL queries (against Great Expectations). Each is a harness task, run in its
+own child process like the stages.
 """
 
 from __future__ import annotations
