@@ -76,11 +76,16 @@ def _batch(warehouse: Path, added_rows: int = 0) -> Any:
             )
     context = gx.get_context(mode="ephemeral")
     context.enable_analytics(False)
+    return _whole_table(context, warehouse).get_batch()
+
+
+def _whole_table(context: Any, warehouse: Path) -> Any:
+    """The batch definition of the whole of ``marts.t``, on a read-only SQL datasource over the file."""
     source = context.data_sources.add_sql(
         "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
     )
     asset = source.add_table_asset("t", table_name="t", schema_name="marts")
-    return asset.add_batch_definition_whole_table("all").get_batch()
+    return asset.add_batch_definition_whole_table("all")
 
 
 @pytest.mark.heavy
@@ -270,12 +275,7 @@ def test_columns_come_from_the_fallback_without_the_catalog_queries_ge_alone_sen
 
 def _checkpoint(context: Any, warehouse: Path) -> Any:
     """A checkpoint of one validation definition (one suite, one expectation on ``marts.t``), all added."""
-    source = context.data_sources.add_sql(
-        "warehouse", connection_string=f"duckdb:///{warehouse}", kwargs={"connect_args": {"read_only": True}}
-    )
-    batch = source.add_table_asset("t", table_name="t", schema_name="marts").add_batch_definition_whole_table(
-        "all"
-    )
+    batch = _whole_table(context, warehouse)
     suite = context.suites.add(gx.ExpectationSuite("t", expectations=[gxe.ExpectColumnToExist(column="day")]))
     definition = gx.ValidationDefinition(name="t", data=batch, suite=suite)
     definition = context.validation_definitions.add(definition)

@@ -1,10 +1,10 @@
 """Make Great Expectations' SQL datasource work on DuckDB (duckdb-engine) until upstream fixes two bugs, run
 each query expectation's query once, and spare an ephemeral context its freshness checks.
 
-Every patch acts only on the ``duckdb`` dialect and leaves every other database to GE's own code;
-``install()`` applies them once and refuses, with an error naming this file, if a GE upgrade moved what they
-replace. ``tests/python/test_gx_duckdb.py`` shows each still differs from GE without the patch, so we notice
-when one can go.
+Patches 1–3 act only on the ``duckdb`` dialect and leave every other database to GE's own code, patch 4 only
+on ephemeral contexts; ``install()`` applies them once and refuses, with an error naming this file, if a GE
+upgrade moved what they replace. ``tests/python/test_gx_duckdb.py`` shows each still differs from GE without
+the patch, so we notice when one can go.
 
 1. Results read after the connection closed. ``SqlAlchemyExecutionEngine.execute_query`` (GE 1.24) executes
    inside ``with self.get_connection()`` and returns the live cursor result; its callers fetch after the block
@@ -40,7 +40,6 @@ when one can go.
    ephemeral context's stores live in this process's memory only, and ``validate()`` adds each object right
    before running it, unchanged. So in an ephemeral context an object that has been added (it has an id) is
    taken as fresh; one that has not keeps GE's own check and error, and every other context keeps GE's check.
-   This patch acts on the context type, not the dialect.
 """
 
 from __future__ import annotations
@@ -303,14 +302,13 @@ def _fresh_when_ephemeral(upstream: Any, diagnostics: Any) -> Any:
 
     @functools.wraps(upstream)
     def is_fresh(self: Any) -> Any:
-        children = getattr(self, "validation_definitions", None) or []
-        added = bool(self.id) and all(child.id for child in children)
+        definitions = list(self.validation_definitions) if isinstance(self, Checkpoint) else [self]
+        added = bool(self.id) and all(definition.id for definition in definitions)
         if not added or not isinstance(self._resolve_context().context, EphemeralDataContext):
             return upstream(self)
-        for child in (self, *children):
-            if isinstance(child, ValidationDefinition):
-                # GE's check also records the suite's context here, which later lookups of the suite use.
-                child._record_suite_owner(owner_from_batch_definition(child.data))
+        for definition in definitions:
+            # GE's check also records the suite's context here, which later lookups of the suite use.
+            definition._record_suite_owner(owner_from_batch_definition(definition.data))
         return diagnostics(errors=[])
 
     setattr(is_fresh, _PATCHED, True)
